@@ -1,0 +1,335 @@
+"""Configurations: which livepatch and target modules exist, which calls may fail, which actions a user takes.
+
+A configuration is either written by a user in TOML (patches described abstractly, run with the generic
+test module of `models/_fixtures.py`) or built from the kernel's and the series' selftest modules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Optional
+
+from ._klp import VMLINUX, Fixture, ObjSpec, PatchSpec, StateSpec
+
+OBJECT_CALLBACKS = frozenset({"pre_patch", "post_patch", "pre_unpatch", "post_unpatch"})
+# state callbacks by position: POC names, v1 names
+STATE_CALLBACK_NAMES = (("setup", "pre_patch"), ("enable", "post_patch"), ("disable", "pre_unpatch"),
+                        ("release", "post_unpatch"))
+CANONICAL = {alias: names[0] for names in STATE_CALLBACK_NAMES for alias in names}
+FAULTS = ("setup", "pre_patch", "patch_object", "module_coming")
+ACTIONS = ("reverse", "force", "reload")
+
+
+class ConfigProblem(Exception):
+    """A configuration that cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    id: int
+    version: int = 1
+    block_disable: bool = False
+    is_shadow: bool = False
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    name: str
+    replace: bool = False
+    objects: tuple[str, ...] = (VMLINUX,)
+    states: tuple[StateConfig, ...] = ()
+    callbacks: tuple[str, ...] = ("setup", "enable", "disable", "release")
+    replace_set: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration of a model run."""
+
+    name: str
+    patches: tuple[PatchConfig, ...] = ()
+    targets: tuple[str, ...] = ()
+    faults: frozenset[str] = frozenset()
+    reverse: bool = True
+    force: bool = False
+    reload: bool = False
+    # selftest module configurations: (module, params) choices to insmod, and the fixtures by name
+    choices: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    fixtures: Any = field(default=None, compare=False)
+    module_dir: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def livepatches(self) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+        return tuple((p.name, ()) for p in self.patches) + self.choices
+
+    def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
+        return _spec_of(self, name, params)
+
+    def fixture_of(self, name: str) -> Fixture:
+        if self.fixtures is not None:
+            return self.fixtures.fixture_of(name)
+        from ._fixtures import GENERIC
+        return GENERIC
+
+    def module_path(self, name: str) -> str:
+        return f"{self.module_dir}{name}.ko"
+
+
+@lru_cache(maxsize=None)
+def _spec_of(config: Config, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
+    if config.fixtures is not None:
+        return config.fixtures.spec_of(name, params)  # type: ignore[no-any-return]
+    from ._fixtures import GENERIC
+    for p in config.patches:
+        if p.name == name:
+            cbs = frozenset(CANONICAL[c] for c in p.callbacks)
+            return PatchSpec(
+                name=p.name,
+                replace=p.replace,
+                objs=tuple(ObjSpec(o, (f"{o}_func",), OBJECT_CALLBACKS) for o in p.objects),
+                states=tuple(StateSpec(s.id, s.version, s.block_disable, s.is_shadow, cbs) for s in p.states),
+                fixture=GENERIC,
+                replace_set=p.replace_set,
+            )
+    raise KeyError(name)
+
+
+# -- TOML ------------------------------------------------------------------------------------------
+
+PATCH_FIELDS = {"name", "replace", "objects", "states", "callbacks", "replace_set"}
+STATE_FIELDS = {"id", "version", "block_disable", "is_shadow"}
+TOP_FIELDS = {"patch", "module", "faults", "actions", "name"}
+# which model families use which field; a field no model uses is a typo
+FIELD_USERS = {
+    "version": ("versions",),
+    "block_disable": ("block_disable",),
+    "is_shadow": ("shadow_states",),
+    "replace_set": ("replace_set",),
+    "objects": ("object_callbacks",),
+}
+
+
+def _typed(value: Any, typ: type, where: str) -> Any:
+    if typ is bool and not isinstance(value, bool):
+        raise ConfigProblem(f"{where} must be true or false, not {value!r}")
+    if typ is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigProblem(f"{where} must be an integer, not {value!r}")
+    if typ is str and not isinstance(value, str):
+        raise ConfigProblem(f"{where} must be a string, not {value!r}")
+    return value
+
+
+def _unknown(keys: set[str], known: set[str], where: str) -> None:
+    extra = sorted(keys - known)
+    if extra:
+        raise ConfigProblem(f"unknown field '{extra[0]}' in {where}; known fields: {', '.join(sorted(known))}")
+
+
+def config_from_dict(data: dict[str, Any], name: str, model: str, features: tuple[str, ...]) -> Config:
+    """Validate a parsed TOML configuration; raise ConfigProblem with one line naming the culprit."""
+    _unknown(set(data), TOP_FIELDS, "the configuration")
+    notes: list[str] = []
+    used = set()
+
+    def note_field(field_name: str, where: str) -> None:
+        users = FIELD_USERS.get(field_name)
+        if users and not any(u in features for u in users) and field_name not in used:
+            used.add(field_name)
+            notes.append(f"note: field '{field_name}' ({where}) is not used by model '{model}'")
+
+    patches = []
+    raw_patches = data.get("patch", [])
+    if not isinstance(raw_patches, list) or not raw_patches:
+        raise ConfigProblem("the configuration needs at least one [[patch]] table")
+    names: set[str] = set()
+    for i, rp in enumerate(raw_patches):
+        where = f"[[patch]] #{i + 1}"
+        if not isinstance(rp, dict):
+            raise ConfigProblem(f"{where} must be a table")
+        _unknown(set(rp), PATCH_FIELDS, where)
+        pname = _typed(rp.get("name", f"P{i + 1}"), str, f"{where} name")
+        if pname in names:
+            raise ConfigProblem(f"patch name '{pname}' is used twice")
+        names.add(pname)
+        objects = rp.get("objects", [VMLINUX])
+        if not isinstance(objects, list) or not all(isinstance(o, str) for o in objects):
+            raise ConfigProblem(f"{where} objects must be a list of names")
+        if "objects" in rp:
+            note_field("objects", where)
+        states = []
+        for j, rs in enumerate(rp.get("states", [])):
+            swhere = f"{where} state #{j + 1}"
+            if not isinstance(rs, dict):
+                raise ConfigProblem(f"{swhere} must be a table like {{ id = 1 }}")
+            _unknown(set(rs), STATE_FIELDS, swhere)
+            if "id" not in rs:
+                raise ConfigProblem(f"{swhere} needs an id")
+            for f in ("version", "block_disable", "is_shadow"):
+                if f in rs:
+                    note_field(f, swhere)
+            sid = _typed(rs["id"], int, f"{swhere} id")
+            if sid <= 0:
+                raise ConfigProblem(f"{swhere} id must be positive (0 ends the states array)")
+            states.append(StateConfig(sid, _typed(rs.get("version", 1), int, f"{swhere} version"),
+                                      _typed(rs.get("block_disable", False), bool, f"{swhere} block_disable"),
+                                      _typed(rs.get("is_shadow", False), bool, f"{swhere} is_shadow")))
+        callbacks = rp.get("callbacks", ["setup", "enable", "disable", "release"])
+        if not isinstance(callbacks, list):
+            raise ConfigProblem(f"{where} callbacks must be a list")
+        for c in callbacks:
+            if c not in CANONICAL:
+                raise ConfigProblem(f"unknown callback '{c}' in {where}; callbacks: {', '.join(CANONICAL)}")
+        if "replace_set" in rp:
+            note_field("replace_set", where)
+        patches.append(PatchConfig(
+            name=pname,
+            replace=_typed(rp.get("replace", False), bool, f"{where} replace"),
+            objects=tuple(objects),
+            states=tuple(states),
+            callbacks=tuple(callbacks),
+            replace_set=_typed(rp["replace_set"], int, f"{where} replace_set") if "replace_set" in rp else None,
+        ))
+    targets = []
+    for i, rm in enumerate(data.get("module", [])):
+        where = f"[[module]] #{i + 1}"
+        if not isinstance(rm, dict):
+            raise ConfigProblem(f"{where} must be a table")
+        _unknown(set(rm), {"name"}, where)
+        if "name" not in rm:
+            raise ConfigProblem(f"{where} needs a name")
+        targets.append(_typed(rm["name"], str, f"{where} name"))
+    faults_t = data.get("faults", {})
+    if not isinstance(faults_t, dict):
+        raise ConfigProblem("[faults] must be a table")
+    _unknown(set(faults_t), set(FAULTS), "[faults]")
+    actions_t = data.get("actions", {})
+    if not isinstance(actions_t, dict):
+        raise ConfigProblem("[actions] must be a table")
+    _unknown(set(actions_t), set(ACTIONS), "[actions]")
+    return Config(
+        name=name,
+        patches=tuple(patches),
+        targets=tuple(targets),
+        faults=frozenset(f for f in FAULTS if _typed(faults_t.get(f, False), bool, f"[faults] {f}")),
+        reverse=_typed(actions_t.get("reverse", True), bool, "[actions] reverse"),
+        force=_typed(actions_t.get("force", False), bool, "[actions] force"),
+        reload=_typed(actions_t.get("reload", False), bool, "[actions] reload"),
+        notes=tuple(notes),
+    )
+
+
+def load_config(path: str, model: str, features: tuple[str, ...]) -> tuple[Config, list[str]]:
+    """Read a TOML configuration file; errors are one line naming the file and the problem."""
+    from klpmc.registry import ConfigError
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"no such configuration file: {path}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+    try:
+        cfg = config_from_dict(data, path, model, features)
+    except ConfigProblem as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return cfg, list(cfg.notes)
+
+
+# -- presets and scopes ----------------------------------------------------------------------------
+
+Preset = tuple[str, Config]
+
+
+def presets_for(model: str, features: tuple[str, ...]) -> dict[str, Preset]:
+    """The presets every variant ships, plus the selftest fixtures of its own series."""
+    from ._fixtures import selftest_presets
+
+    objs = ("vmlinux", "mod_a") if "object_callbacks" in features else ("vmlinux",)
+    s1 = StateConfig(1, 1, False, True)
+    out: dict[str, Preset] = {
+        "small": ("two patches on one state, the second a replace; failing setup/pre_patch; reversal",
+                  Config("small", (PatchConfig("P1", False, ("vmlinux",), (s1,)),
+                                   PatchConfig("P2", True, ("vmlinux",), (s1,))),
+                         faults=frozenset({"setup", "pre_patch"}), reverse=True)),
+        "drop": ("a replace that drops a state another patch introduced; reversal",
+                 Config("drop", (PatchConfig("P1", False, ("vmlinux",), (s1,)),
+                                 PatchConfig("P2", False, ("vmlinux",), (s1,)),
+                                 PatchConfig("P3", True, ("vmlinux",), (StateConfig(2, 1, False, True),))),
+                        faults=frozenset({"setup"}), reverse=True)),
+        "modules": ("two patches with a module object, the module loading and unloading, force, reload",
+                    Config("modules", (PatchConfig("P1", False, objs, (s1,)),
+                                       PatchConfig("P2", True, objs, (s1, StateConfig(2, 1, False, True)))),
+                           targets=("mod_a",), faults=frozenset({"setup", "pre_patch", "patch_object"}),
+                           reverse=True, force=True, reload=True)),
+    }
+    out.update(selftest_presets(model))
+    return out
+
+
+def scope_configs(spec: str, model: str, features: tuple[str, ...]) -> list[tuple[str, Config]]:
+    """Every patch stack up to the scope's size, collapsing those that differ only by names.
+
+    SPEC is ``patches=N,states=M``: N patches (each replace or not), each holding any subset of M state
+    ids; with the features of the model also block_disable per state. Failing setup and reversal are on.
+    """
+    from klpmc.registry import ConfigError
+
+    sizes = {"patches": 2, "states": 1}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, val = part.partition("=")
+        if key not in sizes or not val.isdigit():
+            raise ConfigError(f"bad scope '{part}'; a scope looks like patches=2,states=2")
+        sizes[key] = int(val)
+    n, m = sizes["patches"], sizes["states"]
+    if not 1 <= n <= 4 or not 0 <= m <= 3:
+        raise ConfigError("scope too large: patches must be 1..4 and states 0..3")
+    flag_choices: list[tuple[bool, ...]] = [()]
+    if "block_disable" in features:
+        flag_choices = [bits for bits in itertools.product((False, True), repeat=m)]
+    subsets = [tuple(i + 1 for i in range(m) if mask >> i & 1) for mask in range(1 << m)]
+    seen: set[Any] = set()
+    out = []
+    for flags in flag_choices:
+        for stack in itertools.product(itertools.product((False, True), subsets), repeat=n):
+            key = _canonical(stack, flags)
+            if key in seen:
+                continue
+            seen.add(key)
+            patches = []
+            for i, (replace, ids) in enumerate(stack):
+                states = tuple(StateConfig(sid, 1, bool(flags and flags[sid - 1]), True) for sid in ids)
+                patches.append(PatchConfig(f"P{i + 1}", replace, ("vmlinux",), states))
+            name = " ".join(f"P{i + 1}{'r' if r else ''}{{{','.join(map(str, ids))}}}" for i, (r, ids) in
+                            enumerate(stack))
+            if flags and any(flags):
+                name += " block_disable=" + ",".join(str(i + 1) for i, b in enumerate(flags) if b)
+            out.append((name, Config(name, tuple(patches), faults=frozenset({"setup"}), reverse=True)))
+    return out
+
+
+def _canonical(stack: tuple[tuple[bool, tuple[int, ...]], ...], flags: tuple[bool, ...]) -> Any:
+    """Configurations equal up to renaming state ids (patch names are positional and matter)."""
+    m = len(flags) if flags else max((max(ids) for _, ids in stack if ids), default=0)
+    best = None
+    for perm in itertools.permutations(range(1, m + 1)):
+        mapping = dict(zip(range(1, m + 1), perm))
+        key = (tuple((r, tuple(sorted(mapping[i] for i in ids))) for r, ids in stack),
+               tuple(flags[mapping_inv - 1] for mapping_inv in _inverse(mapping)) if flags else ())
+        if best is None or key < best:
+            best = key
+    return best
+
+
+def _inverse(mapping: dict[int, int]) -> list[int]:
+    inv = {v: k for k, v in mapping.items()}
+    return [inv[i] for i in sorted(inv)]
+
+
+Builder = Callable[[Config], Any]

@@ -1,0 +1,255 @@
+"""The module loader and the checker-facing model shared by every livepatch variant.
+
+`kernel/module/main.c` is the same for every series: insmod runs `load_module()` (which calls
+`klp_module_coming()` from `prepare_coming_module()`, then the parameter setters, then `mod->init()`), and
+rmmod runs `delete_module()` (`mod->exit()`, then `klp_module_going()`). What those livepatch hooks do is
+the variant's: the loader calls them from the variant module it is given.
+
+`KlpModel` turns a variant and a configuration into the engine's `init_states` / `next_steps`: one step per
+entry point a user or the scheduler can trigger, every nondeterministic outcome in the label.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from ._config import Config, load_config, presets_for, scope_configs
+from ._klp import (
+    EBUSY,
+    EINVAL,
+    KLP_TRANSITION_IDLE,
+    MODULE_STATE_COMING,
+    MODULE_STATE_GOING,
+    MODULE_STATE_LIVE,
+    Call,
+    Env,
+    Kernel,
+    KlpPatch,
+    KState,
+    ModS,
+    Module,
+)
+
+EEXIST = 17
+
+
+# -- kernel/module/main.c --------------------------------------------------------------------------
+
+
+def load_module(v: ModuleType, k: Kernel, name: str, params: tuple[tuple[str, Any], ...]) -> int:
+    """load_module() and do_init_module(): klp_module_coming(), parameter setters, init."""
+    if name in k.modules:
+        return -EEXIST
+    mod = Module(ModS(name, MODULE_STATE_COMING, False, params, False, ()))
+    k.modules[name] = mod
+    fixture = k.env.fixture_of(name)
+    # prepare_coming_module(); when it fails, klp_module_going() is not called
+    ret = v.klp_module_coming(k, mod)
+    if ret:
+        del k.modules[name]
+        return int(ret)
+    fixture.params_set(k, mod)
+
+    def enable() -> int:
+        spec = k.env.spec_of(name, tuple(sorted(mod.params.items())))
+        return int(v.klp_enable_patch(k, KlpPatch.early(spec)))
+
+    ret = fixture.init(k, mod, enable)
+    if ret:
+        mod.state = MODULE_STATE_GOING
+        v.klp_module_going(k, mod)
+        del k.modules[name]
+        return ret
+    mod.state = MODULE_STATE_LIVE
+    return 0
+
+
+def delete_module(v: ModuleType, k: Kernel, name: str) -> int:
+    """delete_module(): a module in use (a livepatch still listed or forced) cannot go; else exit, going."""
+    mod = k.modules[name]
+    if mod.pinned or any(p.mod == name for p in k.patches):
+        return -EBUSY
+    mod.state = MODULE_STATE_GOING
+    k.env.fixture_of(name).exit(k, mod)
+    v.klp_module_going(k, mod)
+    del k.modules[name]
+    return 0
+
+
+# -- the model -------------------------------------------------------------------------------------
+
+
+class KlpModel:
+    """A livepatch variant on one configuration, as the checker sees it."""
+
+    def __init__(self, variant: ModuleType, config: Config) -> None:
+        self.v = variant
+        self.config = config
+        self.env = Env(config.spec_of, config.fixture_of)
+        self.faults = frozenset(config.faults)
+
+    def init_states(self) -> list[KState]:
+        return [KState((), None, KLP_TRANSITION_IDLE, (), (), (), (), (), tuple(self.v_ghost_init()))]
+
+    def v_ghost_init(self) -> tuple[Any, ...]:
+        return tuple(getattr(self.v, "GHOST_INIT", ()))
+
+    # each action: (label, body(k) -> None); bodies may record fault points
+    def actions(self, s: KState) -> Iterator[tuple[Call, Callable[[Kernel], Any], bool]]:
+        v, cfg = self.v, self.config
+        loaded = {m.name for m in s.modules}
+        listed = {p.mod: p for p in s.patches}
+        for name, params in cfg.livepatches:
+            if name in loaded or name in s.gone:
+                continue
+            args = (name,) + tuple(f"{a}={b}" for a, b in params)
+            yield (Call("klp_enable_patch", args),
+                   lambda k, n=name, p=params: self.insmod(k, n, p), True)
+        for p in s.patches:
+            if s.transition == p.mod:
+                if cfg.reverse:
+                    yield (Call("enabled_store", (p.mod, 0 if p.enabled else 1)),
+                           lambda k, n=p.mod, e=not p.enabled: v.enabled_store(k, k.patch_by_name(n), e), False)
+                if cfg.force:
+                    yield (Call("force_store", (p.mod,)),
+                           lambda k, n=p.mod: v.force_store(k, k.patch_by_name(n)), False)
+            elif p.enabled:
+                yield (Call("enabled_store", (p.mod, 0)),
+                       lambda k, n=p.mod: v.enabled_store(k, k.patch_by_name(n), False), False)
+        if s.transition is not None:
+            yield Call("klp_try_complete_transition", ()), self.try_complete, False
+        for name in cfg.targets:
+            if name in loaded:
+                yield (Call("klp_module_going", (name,)),
+                       lambda k, n=name: delete_module(v, k, n), False)
+            elif name not in s.gone:
+                yield (Call("klp_module_coming", (name,)),
+                       lambda k, n=name: self.insmod(k, n, ()), True)
+        for m in s.modules:
+            if m.name in listed or m.pinned or m.name in cfg.targets:
+                continue
+            yield (Call("delete_module", (m.name,)),
+                   lambda k, n=m.name: self.rmmod_livepatch(k, n), False)
+
+    def insmod(self, k: Kernel, name: str, params: tuple[tuple[str, Any], ...]) -> int:
+        ret = load_module(self.v, k, name, params)
+        k.log.append(InsmodResult(name, ret))
+        return ret
+
+    def rmmod_livepatch(self, k: Kernel, name: str) -> int:
+        ret = delete_module(self.v, k, name)
+        if not ret and not self.config.reload:
+            k.gone.add(name)
+        return ret
+
+    def try_complete(self, k: Kernel) -> Any:
+        if not self.v.klp_try_complete_transition(k):
+            raise Disabled()
+        return 0
+
+    def run(self, s: KState, body: Callable[[Kernel], Any], fail_at: Any = None) -> tuple[KState, tuple[Any, ...], list[Any]]:
+        k = Kernel.thaw(s, self.env, self.faults, fail_at)
+        body(k)
+        return k.freeze(), tuple(k.log), k.fault_points
+
+    def next_steps(self, s: KState) -> Iterator[tuple[Call, KState, tuple[Any, ...]]]:
+        for label, body, may_fail in self.actions(s):
+            try:
+                succ, log, points = self.run(s, body)
+            except Disabled:
+                continue
+            yield label, succ, log
+            if may_fail and points:
+                for point in points:
+                    fsucc, flog, _ = self.run(s, body, point)
+                    yield Call(label.func, label.args + (fault_text(point),)), fsucc, flog
+
+    def command(self, label: Call) -> Optional[str]:
+        return command_of(label, self.config)
+
+
+class Disabled(Exception):
+    """The step cannot happen in this state (a tracked task has not switched)."""
+
+
+class InsmodResult:
+    """The value insmod returned: not a log line; the harness prints its error text."""
+
+    __slots__ = ("module", "ret")
+
+    def __init__(self, module: str, ret: int) -> None:
+        self.module = module
+        self.ret = ret
+
+    def as_json(self) -> dict[str, Any]:
+        return {"callback": "insmod", "module": self.module, "ret": self.ret}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InsmodResult) and (self.module, self.ret) == (other.module, other.ret)
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.ret))
+
+
+def fault_text(point: tuple[Any, ...]) -> str:
+    kind, patch, where = point
+    return f"fail={kind}:{patch}:{where}"
+
+
+def command_of(label: Call, config: Config) -> Optional[str]:
+    """The shell command a person types for a step, as the selftest harness writes it."""
+    f, a = label.func, label.args
+    note = ""
+    if a and isinstance(a[-1], str) and a[-1].startswith("fail="):
+        note = f"    # {a[-1][5:].replace(':', ' of ', 1).replace(':', ' for ', 1)} fails"
+        a = a[:-1]
+    if f in ("klp_enable_patch", "klp_module_coming"):
+        return f"insmod {config.module_path(a[0])}{''.join(' ' + x for x in a[1:])}{note}"
+    if f in ("klp_module_going", "delete_module"):
+        return f"rmmod {a[0]}"
+    if f == "enabled_store":
+        return f"echo {a[1]} > /sys/kernel/livepatch/{a[0]}/enabled"
+    if f == "force_store":
+        return f"echo 1 > /sys/kernel/livepatch/{a[0]}/force"
+    return None
+
+
+# -- ModelDef --------------------------------------------------------------------------------------
+
+
+def make_model_def(modname: str, name: str, summary: str, features: tuple[str, ...],
+                   expected: Optional[dict[str, dict[str, tuple[str, str]]]] = None,
+                   default_preset: str = "small") -> Any:
+    """The registry entry of a variant module: build, presets, manifest, config loader, scope, replay."""
+    from klpmc.registry import ExpectedVerdict, ModelDef, Preset
+
+    variant = sys.modules[modname]
+    presets = {pname: Preset(psummary, cfg) for pname, (psummary, cfg) in presets_for(name, features).items()}
+    manifest = {
+        preset: {prop: ExpectedVerdict(verdict, reason) for prop, (verdict, reason) in props.items()}
+        for preset, props in (expected or {}).items()
+    }
+    from . import _harness
+
+    return ModelDef(
+        name=name,
+        summary=summary,
+        build=lambda config: KlpModel(variant, config),
+        presets=presets,
+        default_preset=default_preset,
+        expected=manifest,
+        properties=features,
+        load_config=lambda path: load_config(path, name, features),
+        scope=lambda spec: scope_configs(spec, name, features),
+        replay=lambda path, check: _harness.replay_file(variant, name, path, check),
+    )
+
+
+def build(variant: ModuleType, config: Config) -> KlpModel:
+    return KlpModel(variant, config)
+
+
+def iter_labels(model: KlpModel, s: KState) -> Iterable[Call]:
+    return (label for label, _, _ in model.next_steps(s))
