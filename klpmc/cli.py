@@ -1,0 +1,276 @@
+"""The ``klpmc`` command: list models and properties, check a model, replay a selftest scenario.
+
+Exit codes: 0 every verdict is as the model's manifest expects (or the replay matches), 1 a verdict differs
+(or the replay does not match), 2 bad input: one line on stderr naming the problem and what exists instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from klpmc import __version__
+from klpmc.engine import ModelError, Progress, ReplayError, Result, check
+from klpmc.output import (
+    PropertyReport,
+    Report,
+    format_report,
+    format_scope_summary,
+    report_json,
+    write_artifacts,
+)
+from klpmc.props import Property
+from klpmc.registry import (
+    InputError,
+    ModelDef,
+    all_models,
+    broken_modules,
+    catalogue,
+    get_model,
+    select_properties,
+)
+
+__all__ = ["cli", "main", "run"]
+
+PROGRESS_AFTER = 1.0  # seconds of silence before a progress display appears
+
+
+class ProgressDisplay:
+    """A progress line on stderr (states, depth, rate) for runs longer than a second; tqdm is loaded then."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.shown = 0
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled or p.seconds < PROGRESS_AFTER:
+            return
+        if self.bar is None:
+            from tqdm import tqdm  # only runs that last get to pay for the import
+
+            self.bar = tqdm(unit=" states", unit_scale=True, file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.bar.update(p.states - self.shown)
+        self.shown = p.states
+        self.bar.set_postfix_str(f"depth {p.depth}, {p.transitions:,} transitions", refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            self.shown = 0
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="klpmc")
+def cli() -> None:
+    """klpmc: a model checker for the Linux kernel livepatch core."""
+
+
+@cli.command("list")
+def list_cmd() -> int:
+    """List models with their presets, and the property catalogue."""
+    models = all_models()
+    for module, problem in broken_modules().items():
+        click.echo(f"klpmc: warning: skipped {module}: {problem}", err=True)
+    click.echo("models:")
+    if not models:
+        click.echo("  (none installed)")
+    width = max((len(n) for m in models.values() for n in (m.name, *m.presets)), default=0) + 2
+    for m in models.values():
+        click.echo(f"  {m.name.ljust(width)}  {m.summary}")
+        for name, preset in m.presets.items():
+            mark = " (default)" if name == m.default_preset else ""
+            click.echo(f"    {name.ljust(width - 2)}  {preset.summary}{mark}")
+    props = catalogue()
+    click.echo("properties:")
+    if not props:
+        click.echo("  (none in the catalogue)")
+    pwidth = max((len(n) for n in props), default=0)
+    for p in props.values():
+        click.echo(f"  {p.name.ljust(pwidth)}  {p.kind:<9}  {p.description}")
+    return 0
+
+
+def _configs(
+    mdef: ModelDef, preset: str | None, config: Path | None, scope: str | None
+) -> tuple[str, list[tuple[str, Any, list[str]]]]:
+    """(source, [(config name, config, notes)]) for the one of --preset/--config/--scope given."""
+    if sum(x is not None for x in (preset, config, scope)) > 1:
+        raise click.UsageError("--preset, --config and --scope exclude each other; give one")
+    if scope is not None:
+        if mdef.scope is None:
+            raise InputError(f"model {mdef.name!r} has no --scope; presets: {', '.join(mdef.presets)}")
+        configs = mdef.scope(scope)
+        if not configs:
+            raise InputError(f"scope {scope!r} of model {mdef.name!r} gives no configuration")
+        return "scope", [(name, cfg, []) for name, cfg in configs]
+    if config is not None:
+        if mdef.load_config is None:
+            raise InputError(f"model {mdef.name!r} takes no --config; presets: {', '.join(mdef.presets)}")
+        if not config.is_file():
+            raise InputError(f"no such configuration file: {config}")
+        cfg, notes = mdef.load_config(config)
+        return "config", [(str(config), cfg, list(notes))]
+    name = mdef.default_preset if preset is None else preset
+    return "preset", [(name, mdef.preset(name).config, [])]
+
+
+def _run_one(
+    mdef: ModelDef,
+    source: str,
+    name: str,
+    config: Any,
+    notes: list[str],
+    props: list[Property],
+    bounds: dict[str, Any],
+    display: ProgressDisplay,
+) -> Report:
+    model = mdef.build(config)
+    try:
+        result: Result = check(model, props, progress=display, **bounds)
+    finally:
+        display.close()
+    manifest_name = None if source == "config" else name
+    reports = tuple(PropertyReport(r, mdef.expectation(manifest_name, r.prop)) for r in result.properties)
+    return Report(mdef.name, source, name, model, result, reports, tuple(notes))
+
+
+@cli.command("check")
+@click.argument("model")
+@click.option("--preset", help="Run this preset (default: the model's default preset).")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Run a TOML configuration.")
+@click.option("--scope", help="Run every configuration the model's scope SPEC enumerates.")
+@click.option("--property", "properties", multiple=True, help="Check only this property (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write traces under DIR.")
+@click.option("--max-states", type=click.IntRange(min=1), help="Stop after N distinct states.")
+@click.option("--max-depth", type=click.IntRange(min=0), help="Explore at most N steps deep.")
+@click.option("--stop-on-violation", is_flag=True, help="Stop at the first violated always/step property.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def check_cmd(
+    model: str,
+    preset: str | None,
+    config: Path | None,
+    scope: str | None,
+    properties: tuple[str, ...],
+    as_json: bool,
+    out: Path | None,
+    max_states: int | None,
+    max_depth: int | None,
+    stop_on_violation: bool,
+    quiet: bool,
+) -> int:
+    """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected."""
+    mdef = get_model(model)
+    source, configs = _configs(mdef, preset, config, scope)
+    props = select_properties(mdef, properties)
+    bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
+    display = ProgressDisplay(enabled=not quiet and not as_json and sys.stderr.isatty())
+    reports: list[Report] = []
+    for name, cfg, notes in configs:
+        report = _run_one(mdef, source, name, cfg, notes, props, bounds, display)
+        reports.append(report)
+        if source != "scope" and not as_json:
+            click.echo(format_report(report))
+        if out is not None:
+            write_artifacts(out, report, per_config=source == "scope")
+    if as_json:
+        if source == "scope":
+            obj: dict[str, Any] = {
+                "model": mdef.name,
+                "scope": scope,
+                "states": sum(r.result.stats.states for r in reports),
+                "seconds": round(sum(r.result.stats.seconds for r in reports), 6),
+                "ok": all(r.ok for r in reports),
+                "configurations": [report_json(r) for r in reports],
+            }
+        else:
+            obj = report_json(reports[0])
+        click.echo(json.dumps(obj, indent=2))
+    elif source == "scope":
+        for r in reports:
+            if not r.ok:
+                click.echo(format_report(r))
+                click.echo()
+        click.echo(format_scope_summary(str(scope), reports))
+    return 0 if all(r.ok for r in reports) else 1
+
+
+@cli.command("replay")
+@click.argument("model")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--check", "check_", is_flag=True, help="Compare with the expected log; print a diff if not.")
+def replay_cmd(model: str, file: Path, check_: bool) -> int:
+    """Run the selftest scenario FILE on MODEL and print its kernel log."""
+    mdef = get_model(model)
+    if mdef.replay is None:
+        with_replay = ", ".join(n for n, m in all_models().items() if m.replay is not None) or "none"
+        raise InputError(f"model {mdef.name!r} has no replay harness; models with one: {with_replay}")
+    if not file.is_file():
+        raise InputError(f"no such scenario file: {file}")
+    lines, ok = mdef.replay(file, check_)
+    for line in lines:
+        click.echo(line)
+    return 0 if ok else 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# errors: one line, exit 2
+# --------------------------------------------------------------------------------------------------------
+
+
+def _options_of(ctx: click.Context | None) -> str:
+    if ctx is None:
+        return ""
+    opts = [p.opts[0] for p in ctx.command.params if isinstance(p, click.Option)]
+    return f"; options of {ctx.command.name}: {', '.join(opts)}" if opts else ""
+
+
+def _usage_message(e: click.UsageError) -> str:
+    if isinstance(e, click.NoSuchOption):
+        return f"no such option: {e.option_name}{_options_of(e.ctx)}"
+    message = " ".join(e.format_message().split())
+    if isinstance(e, click.MissingParameter) and e.param is not None and e.param.name == "model":
+        return f"{message} Models: {', '.join(all_models()) or 'none installed'}"
+    if message.startswith("No such command") and isinstance(e.ctx, click.Context):
+        group = e.ctx.command
+        if isinstance(group, click.Group):
+            return f"{message} Commands: {', '.join(sorted(group.commands))}"
+    return message
+
+
+def _fail(message: str) -> int:
+    click.echo(f"klpmc: {message}", err=True)
+    return 2
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rv = cli.main(args=args, prog_name="klpmc", standalone_mode=False)
+    except click.UsageError as e:
+        return _fail(_usage_message(e))
+    except click.ClickException as e:
+        return _fail(" ".join(e.format_message().split()))
+    except (InputError, ModelError, ReplayError) as e:
+        if os.environ.get("KLPMC_DEBUG"):
+            raise
+        return _fail(" ".join(str(e).split()))
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("klpmc: interrupted", err=True)
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console entry point ``klpmc``."""
+    sys.exit(run(argv))
+

@@ -1,0 +1,269 @@
+"""What `klpmc check` shows: a verdict table and traces for people, JSON for tools, files under --out.
+
+A `Report` is one run of one model on one configuration, with the expected verdicts beside the engine's.
+Renderers take a report and know nothing about what the model means: a step shows the command the model
+says a person would type (``command(label)``), else the label, then the step's log lines.
+
+Artifacts under ``--out DIR`` are written by the functions in `ARTIFACT_WRITERS`; a new kind of output
+(a state graph, an ITF trace) is one more function there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from klpmc.engine import Model, PropertyResult, Result, Step
+from klpmc.registry import ExpectedVerdict
+
+__all__ = [
+    "ARTIFACT_WRITERS",
+    "PropertyReport",
+    "Report",
+    "format_report",
+    "format_scope_summary",
+    "report_json",
+    "step_json",
+    "trace_json",
+    "write_artifacts",
+]
+
+
+@dataclass(frozen=True)
+class PropertyReport:
+    """One property's verdict next to the one the manifest expects."""
+
+    result: PropertyResult
+    expected: ExpectedVerdict
+
+    @property
+    def ok(self) -> bool:
+        return self.result.verdict == self.expected.verdict
+
+    @property
+    def shows_trace(self) -> bool:
+        """Violations always show their trace; a witness only when it was not expected."""
+        return self.result.trace is not None and (self.result.verdict == "violated" or not self.ok)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A finished run: which model and configuration, the engine's result, the expected verdicts."""
+
+    model_name: str
+    source: str  # "preset", "config" or "scope"
+    config_name: str  # preset name, config file path, or scope configuration name
+    model: Model
+    result: Result
+    properties: tuple[PropertyReport, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.properties)
+
+    @property
+    def unexpected(self) -> tuple[PropertyReport, ...]:
+        return tuple(p for p in self.properties if not p.ok)
+
+
+def command_of(model: Model, step: Step) -> str | None:
+    """The shell command a person types for this step, if the model says."""
+    command: Callable[[Any], str | None] | None = getattr(model, "command", None)
+    return command(step.label) if command is not None else None
+
+
+def step_json(model: Model, step: Step) -> dict[str, Any]:
+    """``{action, command, log, events}``: the log's strings, and ``as_json()`` of its other items."""
+    events: list[Any] = []
+    for item in step.log:
+        if isinstance(item, str):
+            continue
+        as_json: Callable[[], Any] | None = getattr(item, "as_json", None)
+        events.append(as_json() if as_json is not None else repr(item))
+    return {
+        "action": str(step.label),
+        "command": command_of(model, step),
+        "log": [item for item in step.log if isinstance(item, str)],
+        "events": events,
+    }
+
+
+def trace_json(model: Model, result: PropertyResult) -> list[dict[str, Any]] | None:
+    if result.trace is None:
+        return None
+    return [step_json(model, s) for s in result.trace.steps]
+
+
+def _stats_json(result: Result) -> dict[str, Any]:
+    s = result.stats
+    return {
+        "states": s.states,
+        "transitions": s.transitions,
+        "depth": s.depth,
+        "seconds": round(s.seconds, 6),
+        "states_per_second": round(s.states_per_second, 1),
+        "complete": result.complete,
+        "stop_reason": result.stop_reason,
+        "peak_memory": s.peak_memory,
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """One object: model, preset/config, statistics, and each property with its verdict and trace."""
+    out: dict[str, Any] = {"model": report.model_name, report.source: report.config_name}
+    out.update(_stats_json(report.result))
+    out["ok"] = report.ok
+    if report.notes:
+        out["notes"] = list(report.notes)
+    out["properties"] = [
+        {
+            "name": p.result.name,
+            "kind": p.result.kind,
+            "verdict": p.result.verdict,
+            "expected": p.expected.verdict,
+            "reason": p.expected.reason,
+            "ok": p.ok,
+            "trace": trace_json(report.model, p.result),
+        }
+        for p in report.properties
+    ]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# text for people
+# --------------------------------------------------------------------------------------------------------
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def format_stats(result: Result) -> str:
+    s = result.stats
+    how = "complete" if result.complete else f"INCOMPLETE ({result.stop_reason})"
+    return (
+        f"{s.states:,} states, {s.transitions:,} transitions, depth {s.depth}, {s.seconds:.2f} s "
+        f"({s.states_per_second:,.0f} states/s), peak memory {_human_bytes(s.peak_memory)}, {how}"
+    )
+
+
+def format_trace(model: Model, result: PropertyResult) -> list[str]:
+    """Numbered steps: the command (or the label), the label as a comment, then the log lines indented."""
+    assert result.trace is not None
+    lines: list[str] = []
+    if not result.trace.steps:
+        lines.append("    (an initial state)")
+    width = len(str(len(result.trace.steps)))
+    for n, step in enumerate(result.trace.steps, 1):
+        command = command_of(model, step)
+        label = str(step.label)
+        head = f"{command}    # {label}" if command else label
+        lines.append(f"  {n:>{width}}  {head}")
+        lines.extend(f"  {'':>{width}}      {item}" for item in step.log if isinstance(item, str))
+    return lines
+
+
+def format_table(props: Sequence[PropertyReport]) -> list[str]:
+    rows = [("property", "kind", "verdict", "expected", "")]
+    rows += [
+        (p.result.name, p.result.kind, p.result.verdict, p.expected.verdict, "ok" if p.ok else "UNEXPECTED")
+        for p in props
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows
+    ]
+
+
+def format_report(report: Report, with_table: bool = True) -> str:
+    """The verdict table, then the trace of each violation and unexpected verdict, then statistics."""
+    lines = [f"{report.model_name} ({report.source} {report.config_name})"]
+    lines.extend(f"note: {n}" for n in report.notes)
+    if with_table:
+        lines.extend(format_table(report.properties) if report.properties else ["(no properties)"])
+    for p in report.properties:
+        r = p.result
+        if r.trace is None:
+            if not p.ok and with_table:
+                lines += ["", f"{r.name}: {r.verdict}, expected {p.expected.verdict}"]
+                if p.expected.reason:
+                    lines.append(f"  expected because: {p.expected.reason}")
+            continue
+        if not p.shows_trace:
+            continue
+        what = "violated" if r.verdict == "violated" else f"{r.verdict}, a witness"
+        lines += ["", f"{r.name} ({r.kind}) {what}: {r.prop.description}"]
+        why = f": {p.expected.reason}" if p.expected.reason else ""
+        lines.append(f"  expected {p.expected.verdict}{why}")
+        lines.extend(format_trace(report.model, r))
+    lines += ["", format_stats(report.result)]
+    return "\n".join(lines)
+
+
+def format_scope_summary(spec: str, reports: Sequence[Report]) -> str:
+    """One line per configuration and a total line, for ``--scope``."""
+    width = max((len(r.config_name) for r in reports), default=0)
+    lines = []
+    for r in reports:
+        s = r.result.stats
+        status = "ok" if r.ok else ", ".join(
+            f"{p.result.name} {p.result.verdict} (expected {p.expected.verdict})" for p in r.unexpected
+        )
+        partial = "" if r.result.complete else f", INCOMPLETE ({r.result.stop_reason})"
+        lines.append(
+            f"{r.config_name.ljust(width)}  {s.states:>9,} states  depth {s.depth:>3}  {s.seconds:7.2f} s"
+            f"{partial}  {status}"
+        )
+    bad = sum(not r.ok for r in reports)
+    states = sum(r.result.stats.states for r in reports)
+    seconds = sum(r.result.stats.seconds for r in reports)
+    lines.append(
+        f"scope {spec}: {len(reports)} configurations, {len(reports) - bad} as expected, {bad} not; "
+        f"{states:,} states in {seconds:.2f} s"
+    )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------
+# artifacts under --out DIR
+# --------------------------------------------------------------------------------------------------------
+
+ArtifactWriter = Callable[[Path, Report, PropertyReport], None]
+
+
+def _write_trace_json(folder: Path, report: Report, prop: PropertyReport) -> None:
+    steps = trace_json(report.model, prop.result)
+    (folder / "trace.json").write_text(json.dumps(steps, indent=2) + "\n")
+
+
+ARTIFACT_WRITERS: list[ArtifactWriter] = [_write_trace_json]
+
+
+def _folder_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "_"
+
+
+def write_artifacts(out: Path, report: Report, per_config: bool = False) -> list[Path]:
+    """For each property whose trace is shown, a folder ``out/[config/]property/`` with its artifacts."""
+    written: list[Path] = []
+    base = out / _folder_name(report.config_name) if per_config else out
+    for prop in report.properties:
+        if not prop.shows_trace:
+            continue
+        folder = base / _folder_name(prop.result.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for writer in ARTIFACT_WRITERS:
+            writer(folder, report, prop)
+        written.append(folder)
+    return written

@@ -1,0 +1,1 @@
+"""The livepatch models; each public module exports ``MODEL: klpmc.registry.ModelDef``."""
