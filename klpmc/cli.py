@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from klpmc import __version__
+from klpmc import __version__, registry
 from klpmc.engine import ModelError, Progress, ReplayError, Result, check
 from klpmc.output import (
     PropertyReport,
@@ -26,15 +26,7 @@ from klpmc.output import (
     write_artifacts,
 )
 from klpmc.props import Property
-from klpmc.registry import (
-    InputError,
-    ModelDef,
-    all_models,
-    broken_modules,
-    catalogue,
-    get_model,
-    select_properties,
-)
+from klpmc.registry import InputError, ModelDef
 
 __all__ = ["cli", "main", "run"]
 
@@ -76,8 +68,8 @@ def cli() -> None:
 @cli.command("list")
 def list_cmd() -> int:
     """List models with their presets, and the property catalogue."""
-    models = all_models()
-    for module, problem in broken_modules().items():
+    models = registry.all_models()
+    for module, problem in registry.broken_modules().items():
         click.echo(f"klpmc: warning: skipped {module}: {problem}", err=True)
     click.echo("models:")
     if not models:
@@ -88,7 +80,7 @@ def list_cmd() -> int:
         for name, preset in m.presets.items():
             mark = " (default)" if name == m.default_preset else ""
             click.echo(f"    {name.ljust(width - 2)}  {preset.summary}{mark}")
-    props = catalogue()
+    props = registry.catalogue()
     click.echo("properties:")
     if not props:
         click.echo("  (none in the catalogue)")
@@ -168,9 +160,9 @@ def check_cmd(
     quiet: bool,
 ) -> int:
     """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected."""
-    mdef = get_model(model)
+    mdef = registry.get_model(model)
     source, configs = _configs(mdef, preset, config, scope)
-    props = select_properties(mdef, properties)
+    props = registry.select_properties(mdef, properties)
     bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
     display = ProgressDisplay(enabled=not quiet and not as_json and sys.stderr.isatty())
     reports: list[Report] = []
@@ -209,9 +201,10 @@ def check_cmd(
 @click.option("--check", "check_", is_flag=True, help="Compare with the expected log; print a diff if not.")
 def replay_cmd(model: str, file: Path, check_: bool) -> int:
     """Run the selftest scenario FILE on MODEL and print its kernel log."""
-    mdef = get_model(model)
+    mdef = registry.get_model(model)
     if mdef.replay is None:
-        with_replay = ", ".join(n for n, m in all_models().items() if m.replay is not None) or "none"
+        models = registry.all_models().items()
+        with_replay = ", ".join(n for n, m in models if m.replay is not None) or "none"
         raise InputError(f"model {mdef.name!r} has no replay harness; models with one: {with_replay}")
     if not file.is_file():
         raise InputError(f"no such scenario file: {file}")
@@ -238,7 +231,7 @@ def _usage_message(e: click.UsageError) -> str:
         return f"no such option: {e.option_name}{_options_of(e.ctx)}"
     message = " ".join(e.format_message().split())
     if isinstance(e, click.MissingParameter) and e.param is not None and e.param.name == "model":
-        return f"{message} Models: {', '.join(all_models()) or 'none installed'}"
+        return f"{message} Models: {', '.join(registry.all_models()) or 'none installed'}"
     if message.startswith("No such command") and isinstance(e.ctx, click.Context):
         group = e.ctx.command
         if isinstance(group, click.Group):

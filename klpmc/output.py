@@ -182,7 +182,8 @@ def format_table(props: Sequence[PropertyReport]) -> list[str]:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return [
-        "  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows
+        ("  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4]).rstrip()
+        for r in rows
     ]
 
 
