@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,10 +48,19 @@ class ProgressDisplay:
         if self.bar is None:
             from tqdm import tqdm  # only runs that last get to pay for the import
 
-            self.bar = tqdm(unit=" states", unit_scale=True, file=sys.stderr, leave=False, dynamic_ncols=True)
-        self.bar.update(p.states - self.shown)
+            # tqdm only draws the line: its own clock would start a second late, so the text is ours
+            # a pty whose size nobody set reports 0 x 0, and tqdm would then draw nothing
+            size = shutil.get_terminal_size()
+            self.bar = tqdm(
+                bar_format="{desc}", file=sys.stderr, leave=False, ncols=size.columns - 1, nrows=size.lines
+            )
+        rate = p.states / p.seconds if p.seconds > 0 else 0.0
+        self.bar.set_description_str(
+            f"{p.states:,} states, {p.transitions:,} transitions, depth {p.depth}, "
+            f"{rate:,.0f} states/s, {p.seconds:.0f} s",
+            refresh=True,
+        )
         self.shown = p.states
-        self.bar.set_postfix_str(f"depth {p.depth}, {p.transitions:,} transitions", refresh=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -212,15 +212,21 @@ def format_report(report: Report, with_table: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _differences(props: Sequence[PropertyReport]) -> str:
+    """Unexpected verdicts grouped by verdict: ``violated: a, b; unreachable: c``."""
+    by_verdict: dict[str, list[str]] = {}
+    for p in props:
+        by_verdict.setdefault(p.result.verdict, []).append(p.result.name)
+    return "; ".join(f"{verdict}: {', '.join(names)}" for verdict, names in by_verdict.items())
+
+
 def format_scope_summary(spec: str, reports: Sequence[Report]) -> str:
     """One line per configuration and a total line, for ``--scope``."""
     width = max((len(r.config_name) for r in reports), default=0)
     lines = []
     for r in reports:
         s = r.result.stats
-        status = "ok" if r.ok else ", ".join(
-            f"{p.result.name} {p.result.verdict} (expected {p.expected.verdict})" for p in r.unexpected
-        )
+        status = "ok" if r.ok else _differences(r.unexpected)
         partial = "" if r.result.complete else f", INCOMPLETE ({r.result.stop_reason})"
         lines.append(
             f"{r.config_name.ljust(width)}  {s.states:>9,} states  depth {s.depth:>3}  {s.seconds:7.2f} s"

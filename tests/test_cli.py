@@ -267,14 +267,11 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_progress_display_only_after_a_second(capsys: pytest.CaptureFixture[str]) -> None:
-    shown: list[int] = []
+    shown: list[str] = []
 
     class Bar:
-        def update(self, n: int) -> None:
-            shown.append(n)
-
-        def set_postfix_str(self, text: str, refresh: bool) -> None:
-            pass
+        def set_description_str(self, text: str, refresh: bool) -> None:
+            shown.append(text)
 
         def close(self) -> None:
             pass
@@ -287,7 +284,10 @@ def test_progress_display_only_after_a_second(capsys: pytest.CaptureFixture[str]
     display.bar = Bar()
     display(Progress(100, 200, 3, 1.5))
     display(Progress(300, 600, 4, 2.5))
-    assert shown == [100, 200]
+    assert shown == [
+        "100 states, 200 transitions, depth 3, 67 states/s, 2 s",
+        "300 states, 600 transitions, depth 4, 120 states/s, 2 s",
+    ]
     display.close()
     quiet = cli.ProgressDisplay(enabled=False)
     quiet(Progress(100, 200, 3, 5.0))
