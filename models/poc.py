@@ -622,6 +622,6 @@ FIXTURES = upstream_fixtures(klp_get_state, klp_get_prev_state)
 MODEL = make_model_def(
     __name__,
     name="poc",
-    summary="mainline + [POC 1/7]: per-state setup/enable/disable/release callbacks beside the per-object ones",
+    summary="mainline + [POC 1/7]: per-state setup/enable/disable/release beside the per-object callbacks",
     features=("object_callbacks", "versions", "state_callbacks"),
 )
