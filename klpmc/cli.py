@@ -22,7 +22,8 @@ from klpmc.output import (
     PropertyReport,
     Report,
     format_report,
-    format_scope_summary,
+    format_scope_line,
+    format_scope_total,
     report_json,
     write_artifacts,
 )
@@ -176,11 +177,12 @@ def check_cmd(
     bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
     display = ProgressDisplay(enabled=not quiet and not as_json and sys.stderr.isatty())
     reports: list[Report] = []
+    width = max(len(name) for name, _, _ in configs)
     for name, cfg, notes in configs:
         report = _run_one(mdef, source, name, cfg, notes, props, bounds, display)
         reports.append(report)
-        if source != "scope" and not as_json:
-            click.echo(format_report(report))
+        if not as_json:  # as each run ends: a long scope shows its progress
+            click.echo(format_scope_line(report, width) if source == "scope" else format_report(report))
         if out is not None:
             write_artifacts(out, report, per_config=source == "scope")
     if as_json:
@@ -199,9 +201,10 @@ def check_cmd(
     elif source == "scope":
         for r in reports:
             if not r.ok:
-                click.echo(format_report(r))
                 click.echo()
-        click.echo(format_scope_summary(str(scope), reports))
+                click.echo(format_report(r))
+        click.echo()
+        click.echo(format_scope_total(str(scope), reports))
     return 0 if all(r.ok for r in reports) else 1
 
 

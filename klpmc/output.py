@@ -25,7 +25,8 @@ __all__ = [
     "PropertyReport",
     "Report",
     "format_report",
-    "format_scope_summary",
+    "format_scope_line",
+    "format_scope_total",
     "report_json",
     "step_json",
     "trace_json",
@@ -187,20 +188,19 @@ def format_table(props: Sequence[PropertyReport]) -> list[str]:
     ]
 
 
-def format_report(report: Report, with_table: bool = True) -> str:
+def format_report(report: Report) -> str:
     """The verdict table, then the trace of each violation and unexpected verdict, then statistics."""
     lines = [f"{report.model_name} ({report.source} {report.config_name})"]
     lines.extend(f"note: {n}" for n in report.notes)
-    if with_table:
-        lines.extend(format_table(report.properties) if report.properties else ["(no properties)"])
+    lines.extend(format_table(report.properties) if report.properties else ["(no properties)"])
+    untraced = [p for p in report.properties if not p.ok and p.result.trace is None]
+    if untraced:
+        lines += ["", "unexpected verdicts without a trace:"]
+        for p in untraced:
+            why = f" ({p.expected.reason})" if p.expected.reason else ""
+            lines.append(f"  {p.result.name}: {p.result.verdict}, expected {p.expected.verdict}{why}")
     for p in report.properties:
         r = p.result
-        if r.trace is None:
-            if not p.ok and with_table:
-                lines += ["", f"{r.name}: {r.verdict}, expected {p.expected.verdict}"]
-                if p.expected.reason:
-                    lines.append(f"  expected because: {p.expected.reason}")
-            continue
         if not p.shows_trace:
             continue
         what = "violated" if r.verdict == "violated" else f"{r.verdict}, a witness"
@@ -220,26 +220,26 @@ def _differences(props: Sequence[PropertyReport]) -> str:
     return "; ".join(f"{verdict}: {', '.join(names)}" for verdict, names in by_verdict.items())
 
 
-def format_scope_summary(spec: str, reports: Sequence[Report]) -> str:
-    """One line per configuration and a total line, for ``--scope``."""
-    width = max((len(r.config_name) for r in reports), default=0)
-    lines = []
-    for r in reports:
-        s = r.result.stats
-        status = "ok" if r.ok else _differences(r.unexpected)
-        partial = "" if r.result.complete else f", INCOMPLETE ({r.result.stop_reason})"
-        lines.append(
-            f"{r.config_name.ljust(width)}  {s.states:>9,} states  depth {s.depth:>3}  {s.seconds:7.2f} s"
-            f"{partial}  {status}"
-        )
+def format_scope_line(report: Report, width: int = 0) -> str:
+    """One configuration of a ``--scope`` run: its size, time and what differs from the manifest."""
+    s = report.result.stats
+    status = "ok" if report.ok else _differences(report.unexpected)
+    partial = "" if report.result.complete else f", INCOMPLETE ({report.result.stop_reason})"
+    return (
+        f"{report.config_name.ljust(width)}  {s.states:>9,} states  depth {s.depth:>3}  {s.seconds:7.2f} s"
+        f"{partial}  {status}"
+    )
+
+
+def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
+    """The last line of a ``--scope`` run."""
     bad = sum(not r.ok for r in reports)
     states = sum(r.result.stats.states for r in reports)
     seconds = sum(r.result.stats.seconds for r in reports)
-    lines.append(
+    return (
         f"scope {spec}: {len(reports)} configurations, {len(reports) - bad} as expected, {bad} not; "
         f"{states:,} states in {seconds:.2f} s"
     )
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -79,8 +79,8 @@ class ExpectedVerdict:
 def default_expectation(prop: Property) -> ExpectedVerdict:
     """What a configuration outside the manifest expects: always/step hold, sometimes is reachable."""
     if prop.kind == "sometimes":
-        return ExpectedVerdict("reachable", "not in the manifest: every sometimes-property is reachable")
-    return ExpectedVerdict("holds", "not in the manifest: every always/step property holds")
+        return ExpectedVerdict("reachable", "not in the manifest")
+    return ExpectedVerdict("holds", "not in the manifest")
 
 
 @dataclass(frozen=True, eq=False)

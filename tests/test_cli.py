@@ -203,7 +203,7 @@ def test_scope_reports_each_configuration_and_a_total(capsys: pytest.CaptureFixt
     # m2 never reaches (2, 2): its table and reason come before the summary, and the exit code is 1
     code, out, _ = run(capsys, "check", "toy", "--scope", "m=2,3")
     assert code == 1
-    assert "all-at-2: unreachable, expected reachable" in out
+    assert "unexpected verdicts without a trace:\n  all-at-2: unreachable, expected reachable (not in" in out
     assert "scope m=2,3: 2 configurations, 1 as expected, 1 not" in out
     code, out, _ = run(capsys, "check", "toy", "--scope", "m=5", "--json")
     obj = json.loads(out)
