@@ -323,3 +323,10 @@ def test_version_and_help_start_quickly() -> None:
         [sys.executable, "-m", "klpmc", "--version"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("klpmc, version ")
+
+
+def test_trace_without_commands_shows_labels(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", "toy", "--preset", "walk", "--property", "not-at-z")
+    assert code == 0
+    assert "\n  1  a->z\n         go from a to z\n\n" in out  # events are for --json only
+    assert "3 states, 3 transitions, depth 1" in out and ", complete" in out
