@@ -175,7 +175,7 @@ def check_cmd(
     source, configs = _configs(mdef, preset, config, scope)
     props = registry.select_properties(mdef, properties)
     bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
-    display = ProgressDisplay(enabled=not quiet and not as_json and sys.stderr.isatty())
+    display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     reports: list[Report] = []
     width = max(len(name) for name, _, _ in configs)
     for name, cfg, notes in configs:
@@ -185,6 +185,8 @@ def check_cmd(
             click.echo(format_scope_line(report, width) if source == "scope" else format_report(report))
         if out is not None:
             write_artifacts(out, report, per_config=source == "scope")
+        if report.result.stop_reason == "interrupted":
+            break  # Ctrl-C ends a whole scope, not one configuration of it
     if as_json:
         if source == "scope":
             obj: dict[str, Any] = {

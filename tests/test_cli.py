@@ -330,3 +330,21 @@ def test_trace_without_commands_shows_labels(capsys: pytest.CaptureFixture[str])
     assert code == 0
     assert "\n  1  a->z\n         go from a to z\n\n" in out  # events are for --json only
     assert "3 states, 3 transitions, depth 1" in out and ", complete" in out
+
+
+def test_ctrl_c_ends_a_whole_scope(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_check = cli.check
+
+    def interrupted(model: Model, props: Any, **kwargs: Any) -> Any:
+        def stop(_: Any) -> None:
+            raise KeyboardInterrupt
+
+        return real_check(model, props, **{**kwargs, "progress": stop})
+
+    monkeypatch.setattr(cli, "check", interrupted)
+    code, out, _ = run(capsys, "check", "toy", "--scope", "m=3,4")
+    assert code == 1
+    assert "scope m=3,4: 1 configurations, 0 as expected, 1 not" in out
+    assert "INCOMPLETE (interrupted)" in out
