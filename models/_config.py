@@ -58,6 +58,7 @@ class Config:
     reload: bool = False
     # selftest module configurations: (module, params) choices to insmod, and the fixtures by name
     choices: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    target_params: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()   # insmod arguments of targets
     fixtures: Any = field(default=None, compare=False)
     module_dir: str = ""
     notes: tuple[str, ...] = ()
@@ -72,8 +73,8 @@ class Config:
     def fixture_of(self, name: str) -> Fixture:
         if self.fixtures is not None:
             return self.fixtures.fixture_of(name)
-        from ._fixtures import GENERIC
-        return GENERIC
+        from ._fixtures import GENERIC, GENERIC_TARGET
+        return GENERIC_TARGET if name in self.targets else GENERIC
 
     def module_path(self, name: str) -> str:
         return f"{self.module_dir}{name}.ko"

@@ -86,9 +86,7 @@ def param(mod_or_params: Any, name: str, default: Any) -> Any:
 class Generic(ModuleFixture):
     """The module behind a TOML configuration: callbacks print their name; faults decide failures.
 
-    World entries ``("state", id)`` record what the state callbacks did to the system: "setup" after a
-    successful setup/pre_patch, "enabled" after enable/post_patch, "disabled" after disable/pre_unpatch;
-    release/post_unpatch removes the entry. A state with is_shadow gets a shadow variable from setup.
+    A state with is_shadow gets a shadow variable <NULL, id> from a successful setup/pre_patch.
     """
 
     livepatch = True
@@ -110,23 +108,12 @@ class Generic(ModuleFixture):
 
     def state_callback(self, k: Kernel, cb: str, patch: KlpPatch, state: KlpState) -> int:
         k.pr(patch.mod, f"{cb}_callback: state {state.id}")
-        key = ("state", state.id)
-        phase = STATE_PHASE[cb]
-        if phase == "setup":
+        if cb in ("setup", "pre_patch"):
             if k.fault(("setup", patch.mod, state.id)):
                 return -ENODEV
-            k.world[key] = "setup"
             if state.is_shadow:
                 klp_shadow_alloc(k, SHADOW_NULL, state.id, patch.mod)
-        elif phase == "release":
-            k.world.pop(key, None)
-        else:
-            k.world[key] = phase
         return 0
-
-
-STATE_PHASE = {"setup": "setup", "pre_patch": "setup", "enable": "enabled", "post_patch": "enabled",
-               "disable": "disabled", "pre_unpatch": "disabled", "release": "release", "post_unpatch": "release"}
 
 GENERIC = Generic()
 
@@ -283,6 +270,20 @@ class ShowPatch(ModuleFixture):
         return f"{self.name}: this has been live patched"
 
     writable = frozenset({"replace"})
+
+
+class GenericTarget(ModuleFixture):
+    """A target module of a TOML configuration: init and exit print their names, like the selftest targets."""
+
+    def init(self, k: Kernel, mod: Module, enable: Callable[[], int]) -> int:  # type: ignore[override]
+        k.pr(mod.name, f"{mod.name}_init")
+        return 0
+
+    def exit(self, k: Kernel, mod: Module) -> None:
+        k.pr(mod.name, f"{mod.name}_exit")
+
+
+GENERIC_TARGET = GenericTarget()
 
 
 class Fixtures:

@@ -47,12 +47,13 @@ class Call(NamedTuple):
 
 
 class Event(NamedTuple):
-    """A callback that ran (per object or per state), or a shadow variable free."""
+    """A callback that ran (per object or per state), or a shadow variable free; ret is what it returned."""
 
     callback: str
     patch: Optional[str] = None
     object: Optional[str] = None
     state: Optional[int] = None
+    ret: int = 0
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"callback": self.callback}
@@ -62,7 +63,15 @@ class Event(NamedTuple):
             out["object"] = self.object
         if self.state is not None:
             out["state"] = self.state
+        if self.ret:
+            out["ret"] = self.ret
         return out
+
+
+# The life-cycle phase a callback leaves its object or state in, by position: the first callback
+# (setup / pre_patch) brings it in, the last (release / post_unpatch) takes it out.
+PHASE_OF = {"setup": "setup", "pre_patch": "setup", "enable": "enabled", "post_patch": "enabled",
+            "disable": "disabled", "pre_unpatch": "disabled", "release": None, "post_unpatch": None}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,6 +168,9 @@ class ObjS(NamedTuple):
 class StateS(NamedTuple):
     id: int
     succeeded: bool                # setup_succeeded / pre_patch_succeeded, where the model has it
+    version: int = 1
+    is_shadow: bool = False
+    block_disable: bool = False
 
 
 class PatchS(NamedTuple):
@@ -167,6 +179,7 @@ class PatchS(NamedTuple):
     forced: bool
     objs: tuple[ObjS, ...]
     states: tuple[StateS, ...]
+    replace: bool = False
 
 
 class ModS(NamedTuple):
@@ -243,7 +256,7 @@ class KlpState:
         self.spec = spec
 
     def freeze(self) -> StateS:
-        return StateS(self.id, self.succeeded)
+        return StateS(self.id, self.succeeded, self.version, self.is_shadow, self.block_disable)
 
 
 class KlpPatch:
@@ -263,7 +276,7 @@ class KlpPatch:
     def early(cls, spec: PatchSpec) -> "KlpPatch":
         """klp_init_patch_early(): the patch as the module declares it, nothing initialised yet."""
         objs = tuple(ObjS(o.name, False, False, False, False, ()) for o in spec.objs)
-        states = tuple(StateS(st.id, False) for st in spec.states)
+        states = tuple(StateS(st.id, False, st.version, st.is_shadow, st.block_disable) for st in spec.states)
         return cls(PatchS(spec.name, False, False, objs, states), spec)
 
     @property
@@ -272,7 +285,7 @@ class KlpPatch:
 
     def freeze(self) -> PatchS:
         return PatchS(self.mod, self.enabled, self.forced, tuple(o.freeze() for o in self.objs),
-                      tuple(s.freeze() for s in self.states))
+                      tuple(s.freeze() for s in self.states), self.replace)
 
 
 class Module:
@@ -367,8 +380,33 @@ class Kernel:
         self.log.append(f"{who}: {text}")
 
     def event(self, callback: str, patch: Optional[str] = None, obj: Optional[str] = None,
-              state: Optional[int] = None) -> None:
-        self.log.append(Event(callback, patch, obj, state))
+              state: Optional[int] = None, ret: int = 0) -> None:
+        """Record a callback that ran; the world keeps the life-cycle phase it left the system in.
+
+        World keys: ``("obj", patch, object)`` for per-object callbacks, ``("state", id)`` for per-state
+        ones. A failing first callback changes nothing. This is bookkeeping for the properties: it mirrors
+        what the callbacks did to the system, not a kernel variable.
+        """
+        self.log.append(Event(callback, patch, obj, state, ret))
+        if callback not in PHASE_OF or ret:
+            return
+        key: tuple[Any, ...] = ("state", state) if state is not None else ("obj", patch, obj)
+        phase = PHASE_OF[callback]
+        if phase is None:
+            self.world.pop(key, None)
+        else:
+            self.world[key] = phase
+
+    def note_transition(self, what: str) -> None:
+        """Bookkeeping for the properties: the state-callback world when a transition starts, reversals."""
+        if what == "start":
+            self.world[("@start",)] = tuple(sorted((k, v) for k, v in self.world.items() if k[0] == "state"))
+            self.world.pop(("@reversed",), None)
+        elif what == "reverse":
+            self.world[("@reversed",)] = True
+        else:
+            self.world.pop(("@start",), None)
+            self.world.pop(("@reversed",), None)
 
     def fault(self, point: tuple[Any, ...]) -> bool:
         """A call that may fail: True if this step makes it fail. Records the point for enumeration."""

@@ -120,13 +120,16 @@ class KlpModel:
                        lambda k, n=p.mod: v.enabled_store(k, k.patch_by_name(n), False), False)
         if s.transition is not None:
             yield Call("klp_try_complete_transition", ()), self.try_complete, False
+        tparams = dict(cfg.target_params)
         for name in cfg.targets:
             if name in loaded:
                 yield (Call("klp_module_going", (name,)),
                        lambda k, n=name: delete_module(v, k, n), False)
             elif name not in s.gone:
-                yield (Call("klp_module_coming", (name,)),
-                       lambda k, n=name: self.insmod(k, n, ()), True)
+                params = tparams.get(name, ())
+                args = (name,) + tuple(f"{a}={b}" for a, b in params)
+                yield (Call("klp_module_coming", args),
+                       lambda k, n=name, p=params: self.insmod(k, n, p), True)
         for m in s.modules:
             if m.name in listed or m.pinned or m.name in cfg.targets:
                 continue
@@ -221,12 +224,22 @@ def command_of(label: Call, config: Config) -> Optional[str]:
 
 def make_model_def(modname: str, name: str, summary: str, features: tuple[str, ...],
                    expected: Optional[dict[str, dict[str, tuple[str, str]]]] = None,
-                   default_preset: str = "small") -> Any:
-    """The registry entry of a variant module: build, presets, manifest, config loader, scope, replay."""
+                   default_preset: str = "small",
+                   extra_presets: Optional[dict[str, tuple[str, Config]]] = None) -> Any:
+    """The registry entry of a variant module: build, presets, manifest, config loader, scope, replay.
+
+    ``features`` say what the variant has (object_callbacks, state_callbacks, versions, block_disable,
+    shadow_states, replace_set); the catalogue properties whose requirements they meet apply to it.
+    ``expected[preset][property] = (verdict, one-line reason)`` is the manifest; scope configurations
+    are named in it by their scope name.
+    """
+    from klpmc.properties import applicable
     from klpmc.registry import ExpectedVerdict, ModelDef, Preset
 
     variant = sys.modules[modname]
-    presets = {pname: Preset(psummary, cfg) for pname, (psummary, cfg) in presets_for(name, features).items()}
+    all_presets = dict(presets_for(name, features))
+    all_presets.update(extra_presets or {})
+    presets = {pname: Preset(psummary, cfg) for pname, (psummary, cfg) in all_presets.items()}
     manifest = {
         preset: {prop: ExpectedVerdict(verdict, reason) for prop, (verdict, reason) in props.items()}
         for preset, props in (expected or {}).items()
@@ -240,7 +253,7 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
         presets=presets,
         default_preset=default_preset,
         expected=manifest,
-        properties=features,
+        properties=applicable(features),
         load_config=lambda path: load_config(path, name, features),
         scope=lambda spec: scope_configs(spec, name, features),
         replay=lambda path, check: _harness.replay_file(variant, name, path, check),

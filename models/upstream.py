@@ -47,6 +47,7 @@ from ._klp import (
     klp_is_object_loaded,
     obj_label,
 )
+from ._config import Config
 from ._fixtures import upstream_fixtures
 from ._model import make_model_def
 
@@ -59,8 +60,8 @@ def klp_pre_patch_callback(k: Kernel, patch: KlpPatch, obj: KlpObject) -> int:
     """klp_pre_patch_callback(): run pre_patch; post_unpatch_enabled records whether it succeeded."""
     ret = 0
     if obj.spec is not None and "pre_patch" in obj.spec.callbacks:
-        k.event("pre_patch", patch.mod, obj.name)
         ret = patch.spec.fixture.pre_patch(k, patch, obj)
+        k.event("pre_patch", patch.mod, obj.name, ret=ret)
     obj.post_unpatch_enabled = not ret
     return ret
 
@@ -140,6 +141,7 @@ def klp_init_transition(k: Kernel, patch: KlpPatch, state: int) -> None:
     k.target = state
     k.pr(LOG, f"'{patch.mod}': initializing {'patching' if state == KLP_TRANSITION_PATCHED else 'unpatching'}"
               " transition")
+    k.note_transition("start")
     klp_init_tasks(k, KLP_TRANSITION_UNPATCHED if state == KLP_TRANSITION_PATCHED else KLP_TRANSITION_PATCHED)
 
 
@@ -179,6 +181,7 @@ def klp_complete_transition(k: Kernel) -> None:
     k.pr(LOG, f"'{patch.mod}': {direction} complete")
     k.target = KLP_TRANSITION_IDLE
     k.transition = None
+    k.note_transition("end")
 
 
 def klp_cancel_transition(k: Kernel) -> None:
@@ -222,6 +225,7 @@ def klp_reverse_transition(k: Kernel) -> None:
     assert patch is not None
     direction = "patching to unpatching" if k.target == KLP_TRANSITION_PATCHED else "unpatching to patching"
     k.pr(LOG, f"'{patch.mod}': reversing transition from {direction}")
+    k.note_transition("reverse")
     patch.enabled = not patch.enabled
     k.target = KLP_TRANSITION_PATCHED if k.target == KLP_TRANSITION_UNPATCHED else KLP_TRANSITION_UNPATCHED
     klp_start_transition(k)
@@ -494,9 +498,36 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
 
 FIXTURES = upstream_fixtures(klp_get_state, klp_get_prev_state)
 
+BY_DESIGN = "by design: an atomic replace runs none of the replaced patches' callbacks (cumulative-patches.rst)"
+NO_MODULE = "no target module in this preset"
+
 MODEL = make_model_def(
     __name__,
     name="upstream",
     summary="mainline livepatch core: per-object callbacks, versioned states, atomic replace",
     features=("object_callbacks", "versions"),
+    extra_presets={
+        "kselftest": (
+            "selftest modules: callbacks_demo, demo2 replace=1, callbacks_mod, callbacks_busy blocking the "
+            "transition; reversal and force",
+            Config("kselftest", choices=(("test_klp_callbacks_demo", ()),
+                                         ("test_klp_callbacks_demo2", (("replace", 1),))),
+                   targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
+                   target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
+                   reverse=True, force=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
+        "kselftest-state": (
+            "selftest modules test_klp_state, state2, state3 (state 1, versions 1, 2, 2), reloaded at will",
+            Config("kselftest-state", choices=(("test_klp_state", ()), ("test_klp_state2", ()),
+                                               ("test_klp_state3", ())),
+                   reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
+    },
+    expected={
+        "small": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
+                  "reach-module-in-transition": ("unreachable", NO_MODULE)},
+        "drop": {"reach-module-in-transition": ("unreachable", NO_MODULE)},
+        "modules": {"objects-cleaned-before-free": ("violated", BY_DESIGN)},
+        "kselftest": {"objects-cleaned-before-free": ("violated", BY_DESIGN)},
+        "kselftest-state": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
+                            "reach-module-in-transition": ("unreachable", NO_MODULE)},
+    },
 )

@@ -1,0 +1,64 @@
+"""The mainline model: the kernel's selftest logs replay byte for byte; pinned state counts and verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from klpmc.engine import check, replay
+from klpmc.registry import get_model, select_properties
+
+DATA = Path(__file__).parent / "data"
+SELFTESTS = sorted((DATA / "kselftest").glob("*.txt")) + sorted((DATA / "kselftest-extra").glob("*.txt"))
+
+
+def test_selftest_files_present() -> None:
+    assert len(SELFTESTS) == 20
+
+
+@pytest.mark.parametrize("path", SELFTESTS, ids=lambda p: p.stem)
+def test_selftest_replays_byte_for_byte(path: Path) -> None:
+    from klpmc.models._harness import diff_lines, read_scenario
+
+    lines, ok = get_model("upstream").replay(str(path), True)
+    assert ok, "\n".join(diff_lines(read_scenario(str(path)), lines, "upstream"))
+
+
+# distinct states, transitions, depth, and the verdicts that are not holds/reachable, measured with
+# `klpmc check upstream --preset NAME --json`
+PINNED = {
+    "small": (76, 186, 9, {"objects-cleaned-before-free": "violated",
+                           "reach-module-in-transition": "unreachable"}),
+    "drop": (362, 1187, 13, {"reach-module-in-transition": "unreachable"}),
+    "modules": (759, 4334, 19, {"objects-cleaned-before-free": "violated"}),
+    "kselftest": (2620, 13192, 15, {"objects-cleaned-before-free": "violated"}),
+    "kselftest-state": (1092, 4116, 25, {"objects-cleaned-before-free": "violated",
+                                         "reach-module-in-transition": "unreachable"}),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PINNED))
+def test_preset_pinned(preset: str) -> None:
+    mdef = get_model("upstream")
+    model = mdef.build(mdef.preset(preset).config)
+    result = check(model, select_properties(mdef))
+    states, transitions, depth, odd = PINNED[preset]
+    assert (result.stats.states, result.stats.transitions, result.stats.depth) == (states, transitions, depth)
+    got = {r.prop.name: r.verdict for r in result.properties if r.verdict not in ("holds", "reachable")}
+    assert got == odd
+    for r in result.properties:
+        assert r.verdict == mdef.expectation(preset, r.prop).verdict, r.prop.name
+        if r.trace is not None:
+            rebuilt = replay(model, r.trace.labels, init=r.trace.init)
+            assert [s.state for s in rebuilt] == [s.state for s in r.trace.steps]
+
+
+def test_replace_leaves_objects_set_up() -> None:
+    """The shortest trace of mainline's design asymmetry: P2 replaces P1, P1's objects never unpatch."""
+    mdef = get_model("upstream")
+    model = mdef.build(mdef.preset("small").config)
+    (res,) = check(model, select_properties(mdef, ["objects-cleaned-before-free"])).properties
+    assert [str(label) for label in res.trace.labels] == [
+        "klp_enable_patch(P1)", "klp_try_complete_transition()", "klp_enable_patch(P2)",
+        "klp_try_complete_transition()"]
