@@ -619,9 +619,46 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
 
 FIXTURES = upstream_fixtures(klp_get_state, klp_get_prev_state)
 
+# Why each preset breaks what it breaks (see the manifest below); trace lengths are BFS-shortest.
+BY_DESIGN = ("by design: an atomic replace runs none of the replaced patches' callbacks "
+             "(cumulative-patches.rst)")
+DOUBLE_RELEASE = ("1/7 never clears setup_succeeded: a failing pre_patch runs release in err_states, "
+                  "then again in klp_cancel_transition (2/7 fixes it)")
+NEWER_RELEASED = ("klp_release_obsolete_states walks newer patches too: a reversed disable of a replace "
+                  "patch releases the state of a non-replace patch loaded after it, which keeps it")
+DOUBLE_REVERSAL = ("bookkeeping, not the kernel: note_transition keeps the reversed mark after a second "
+                   "reversal, so a transition that ends in its first direction counts as reversed")
+VERSIONS_KEEP = ("versions rule: a replace patch must carry every listed state, so no completed replace "
+                 "drops one")
+ONE_STATE = "each patch has one state: no setup can fail after another one succeeded"
+NO_MODULE = "no target module in this preset"
+
 MODEL = make_model_def(
     __name__,
     name="poc",
     summary="mainline + [POC 1/7]: per-state setup/enable/disable/release beside the per-object callbacks",
     features=("object_callbacks", "versions", "state_callbacks"),
+    expected={
+        "small": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
+                  "state-lifecycle": ("violated", DOUBLE_RELEASE),
+                  "release-after-setup": ("violated", DOUBLE_RELEASE),
+                  "reversal-restores": ("violated", DOUBLE_REVERSAL),
+                  "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP),
+                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
+                  "reach-module-in-transition": ("unreachable", NO_MODULE)},
+        "drop": {"state-lifecycle": ("violated", NEWER_RELEASED),
+                 "release-after-setup": ("violated", NEWER_RELEASED),
+                 "set-up-while-held": ("violated", NEWER_RELEASED),
+                 "release-only-when-gone": ("violated", NEWER_RELEASED),
+                 "no-callback-on-kept-state": ("violated", NEWER_RELEASED),
+                 "reversal-restores": ("violated", DOUBLE_REVERSAL),
+                 "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP),
+                 "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
+                 "reach-module-in-transition": ("unreachable", NO_MODULE)},
+        "modules": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
+                    "state-lifecycle": ("violated", DOUBLE_RELEASE),
+                    "release-after-setup": ("violated", DOUBLE_RELEASE),
+                    "reversal-restores": ("violated", DOUBLE_REVERSAL),
+                    "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP)},
+    },
 )
