@@ -237,7 +237,8 @@ def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
     states = sum(r.result.stats.states for r in reports)
     seconds = sum(r.result.stats.seconds for r in reports)
     return (
-        f"scope {spec}: {len(reports)} configurations, {len(reports) - bad} as expected, {bad} not; "
+        f"scope {spec}: {len(reports)} configuration{'s' * (len(reports) != 1)}, "
+        f"{len(reports) - bad} as expected, {bad} not; "
         f"{states:,} states in {seconds:.2f} s"
     )
 

@@ -346,5 +346,5 @@ def test_ctrl_c_ends_a_whole_scope(
     monkeypatch.setattr(cli, "check", interrupted)
     code, out, _ = run(capsys, "check", "toy", "--scope", "m=3,4")
     assert code == 1
-    assert "scope m=3,4: 1 configurations, 0 as expected, 1 not" in out
+    assert "scope m=3,4: 1 configuration, 0 as expected, 1 not" in out
     assert "INCOMPLETE (interrupted)" in out
