@@ -319,8 +319,17 @@ class Env:
 
     def __init__(self, spec_of: Callable[[str, tuple[tuple[str, Any], ...]], PatchSpec],
                  fixture_of: Callable[[str], Fixture]) -> None:
-        self.spec_of = spec_of          # (livepatch module name, params) -> PatchSpec
+        self._spec_of = spec_of
+        self._specs: dict[tuple[str, tuple[tuple[str, Any], ...]], PatchSpec] = {}
         self.fixture_of = fixture_of    # any module name -> its Fixture
+
+    def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
+        """(livepatch module name, params) -> PatchSpec, computed once per run."""
+        key = (name, params)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._specs[key] = self._spec_of(name, params)
+        return spec
 
 
 class Kernel:
