@@ -1,0 +1,642 @@
+"""v1 with the refcount rule: a state's callbacks run when its holders go 0->1 and 1->0, the last holder cleans up.
+
+Provenance: models/v1.py ("[PATCH v1 00/19]", Jan 2025) with the smallest change a reviewer could propose on
+the list to make the code do what its author says it means (Petr Mladek, 17 Mar 2025,
+<Z9gE1B__mP6F0b9N@pathway.suse.cz>: "imagine the state as a reference count of its users ... pre_patch/
+post_patch when it is introduced (0 -> 1) ... pre_unpatch/post_unpatch when it is being removed (1 -> 0)").
+`diff models/v1.py models/refcount.py` is the proposal. Everything else is v1, line by line.
+
+The change, one idea in two places, all in state.c's *_replaced() helpers:
+
+1. klp_states_{pre_unpatch,post_unpatch,post_patch}_replaced() walk only the patches listed *before* the
+   new one, and stop there, as klp_unpatch_replaced_patches() and klp_free_replaced_patches_async() do.
+   v1 walks every other patch. When the disable of a replace patch that is not the newest is reversed,
+   klp_complete_transition(PATCHED) then calls post_unpatch (and frees the shadow variables) of the states of
+   the newer non-replace patches, which stay enabled: smallest case `P1r{} P2{1}`, 7 steps
+   (insmod P1, complete, insmod P2, complete, disable P1, re-enable P1, complete).
+   Needed by: release-only-when-gone, set-up-while-held, shadow-free-once, state-lifecycle,
+   release-after-setup, released-on-leave.
+
+2. For a replaced patch, "is the state in another patch" counts only the patches listed after it
+   (is_state_in_newer_patches(): the new patch, which keeps the state, and newer replaced patches). v1 asks
+   is_state_in_other_patches(), which also counts the older replaced patches: when two replaced patches
+   share a state that the new patch drops, each sees the other, so neither runs pre_unpatch/post_unpatch and
+   the shadow variables are never freed (the leak the Sashiko review of the replace_set RFC reported,
+   <20260514220757.412F4C2BCB3@smtp.kernel.org>): smallest case `P1{1} P2{1} P3r{}`, 6 steps. With the
+   change the newest replaced holder, the last one, cleans up, once.
+   Needed by: released-on-leave, shadow-freed-on-leave.
+
+Everything else is already a refcount in v1: is_state_in_other_patches() counts the listed patches (the
+patch in transition included), so a second holder runs nothing on enable and the last one cleans up on
+disable (ownership transfer), and pre_patch_succeeded is set for a skipped shared state for that reason.
+
+Left out: as in models/v1.py.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from ._kernel import (
+    Dtor,
+    klp_init_tasks,
+    klp_patch_object,
+    klp_reset_tasks,
+    klp_shadow_free_all,
+    klp_try_switch_task,
+    klp_unpatch_object,
+    klp_unpatch_objects,
+    klp_update_patch_state_all,
+)
+from ._klp import (
+    EBUSY,
+    EINVAL,
+    ENOENT,
+    KLP_TRANSITION_IDLE,
+    KLP_TRANSITION_PATCHED,
+    KLP_TRANSITION_UNPATCHED,
+    Kernel,
+    KlpObject,
+    KlpPatch,
+    KlpState,
+    Module,
+    ObjS,
+    klp_for_each_object,
+    klp_for_each_patch,
+    klp_for_each_state,
+    klp_is_module,
+    klp_is_object_loaded,
+    obj_label,
+)
+from ._fixtures_v1 import v1_fixtures
+from ._model import make_model_def
+
+LOG = "livepatch"
+
+# -- state.c ---------------------------------------------------------------------------------------
+
+
+def klp_get_state(patch: KlpPatch, id: int) -> Optional[KlpState]:
+    """klp_get_state(): the patch's state with this id, or None."""
+    for state in klp_for_each_state(patch):
+        if state.id == id:
+            return state
+    return None
+
+
+def klp_get_prev_state(k: Kernel, id: int) -> Optional[KlpState]:
+    """klp_get_prev_state(): the newest state with this id among the patches before the transition patch."""
+    last_state = None
+    if k.transition is None:  # WARN_ON_ONCE
+        return None
+    for patch in klp_for_each_patch(k):
+        if patch is k.transition:
+            break
+        state = klp_get_state(patch, id)
+        if state is not None:
+            last_state = state
+    return last_state
+
+
+def klp_is_state_compatible(patch: KlpPatch, old_state: KlpState) -> bool:
+    """klp_is_state_compatible() (v1 04/19): the new patch carries the state, or the old one can drop it."""
+    state = klp_get_state(patch, old_state.id)
+    if state is None and old_state.block_disable:
+        return False
+    return True
+
+
+def klp_is_patch_compatible(k: Kernel, patch: KlpPatch) -> bool:
+    """klp_is_patch_compatible() (v1 04/19): only an atomic replace can drop states, so only it is checked."""
+    if not patch.replace:
+        return True
+    for old_patch in klp_for_each_patch(k):
+        for old_state in klp_for_each_state(old_patch):
+            if not klp_is_state_compatible(patch, old_state):
+                return False
+    return True
+
+
+def klp_patch_disable_blocked(patch: KlpPatch) -> bool:
+    """klp_patch_disable_blocked() (v1 04/19): some state of the patch has block_disable."""
+    for state in klp_for_each_state(patch):
+        if state.block_disable:
+            return True
+    return False
+
+
+def is_state_in_other_patches(k: Kernel, patch: KlpPatch, state: KlpState) -> bool:
+    """is_state_in_other_patches() (v1 01/19): another patch on klp_patches has a state with this id."""
+    for p in klp_for_each_patch(k):
+        if p is patch:
+            continue
+        for s in klp_for_each_state(p):
+            if s.id == state.id:
+                return True
+    return False
+
+
+def is_state_in_newer_patches(k: Kernel, patch: KlpPatch, state: KlpState) -> bool:
+    """A patch listed after this replaced one has the state: the new patch keeps it, or a newer replaced
+    patch, the last holder, handles it (refcount: the callbacks run once, on the 1->0 transition)."""
+    newer = False
+    for p in klp_for_each_patch(k):
+        if p is patch:
+            newer = True
+            continue
+        if not newer:
+            continue
+        for s in klp_for_each_state(p):
+            if s.id == state.id:
+                return True
+    return False
+
+
+Other = Callable[[Kernel, KlpPatch, KlpState], bool]   # is_state_in_other_patches or _newer_patches
+
+
+# the state callbacks by their v1 names; the spec names them canonically (setup/enable/disable/release)
+STATE_CALLBACK = {"pre_patch": "setup", "post_patch": "enable", "pre_unpatch": "disable",
+                  "post_unpatch": "release"}
+
+
+def klp_state_has_callback(state: KlpState, name: str) -> bool:
+    """state->callbacks.<name> is set."""
+    return STATE_CALLBACK[name] in state.spec.callbacks
+
+
+def klp_state_callback(k: Kernel, name: str, patch: KlpPatch, state: KlpState) -> int:
+    """state->callbacks.<name>(patch, state): the test module's code, then the event the checker sees."""
+    ret = patch.spec.fixture.state_callback(k, name, patch, state)
+    k.event(name, patch.mod, state=state.id, ret=ret or 0)
+    return ret or 0
+
+
+def klp_state_shadow_dtor(patch: KlpPatch, state: KlpState) -> Dtor:
+    """state->callbacks.shadow_dtor (v1 02/19), or NULL."""
+    if not state.spec.shadow_dtor:
+        return None
+    fixture = patch.spec.fixture
+    return lambda k, obj, data: fixture.shadow_dtor(k, patch.mod, state.id, obj, data)
+
+
+def klp_states_pre_patch(k: Kernel, patch: KlpPatch) -> int:
+    """klp_states_pre_patch(): pre_patch of every state no other patch has; the first error is returned.
+
+    pre_patch_succeeded is set also when the callback is skipped (a shared state, or no callback).
+    """
+    for state in klp_for_each_state(patch):
+        if not is_state_in_other_patches(k, patch, state) and klp_state_has_callback(state, "pre_patch"):
+            err = klp_state_callback(k, "pre_patch", patch, state)
+            if err:
+                return err
+        state.succeeded = True
+    return 0
+
+
+def klp_states_post_patch(k: Kernel, patch: KlpPatch, other: Other = is_state_in_other_patches) -> None:
+    """klp_states_post_patch(): post_patch of every state no other patch has."""
+    for state in klp_for_each_state(patch):
+        if other(k, patch, state):
+            continue
+        if klp_state_has_callback(state, "post_patch"):
+            klp_state_callback(k, "post_patch", patch, state)
+
+
+def klp_states_pre_unpatch(k: Kernel, patch: KlpPatch, other: Other = is_state_in_other_patches) -> None:
+    """klp_states_pre_unpatch(): pre_unpatch of every state no other patch has."""
+    for state in klp_for_each_state(patch):
+        if other(k, patch, state):
+            continue
+        if klp_state_has_callback(state, "pre_unpatch"):
+            klp_state_callback(k, "pre_unpatch", patch, state)
+
+
+def klp_states_post_unpatch(k: Kernel, patch: KlpPatch, other: Other = is_state_in_other_patches) -> None:
+    """klp_states_post_unpatch(): post_unpatch, then the shadow variables (02/19), of each state set up.
+
+    Skips a state another patch has, and one whose pre_patch did not succeed (a cancelled enable).
+    """
+    for state in klp_for_each_state(patch):
+        if other(k, patch, state):
+            continue
+        # This only occurs when a transition is canceled after a preparation step failed.
+        if not state.succeeded:
+            continue
+        if klp_state_has_callback(state, "post_unpatch"):
+            klp_state_callback(k, "post_unpatch", patch, state)
+        if state.is_shadow:
+            k.event("shadow_free_all", patch.mod, state=state.id)
+            klp_shadow_free_all(k, state.id, klp_state_shadow_dtor(patch, state))
+        state.succeeded = False
+
+
+# static bool klp_states_pre_unpatch_replaced_called: k.ghost[REPLACED_CALLED]
+REPLACED_CALLED = 0
+GHOST_INIT = (False,)
+
+
+def klp_states_pre_unpatch_replaced(k: Kernel, patch: KlpPatch) -> None:
+    """klp_states_pre_unpatch_replaced(): pre_unpatch of the states the replaced patches alone have."""
+    # Make sure that it was cleared at the end of the last transition.
+    if k.ghost[REPLACED_CALLED]:  # WARN_ON
+        k.event("WARN_ON(klp_states_pre_unpatch_replaced_called)", patch.mod)
+    for old_patch in klp_for_each_patch(k):
+        if old_patch is patch:
+            break
+        klp_states_pre_unpatch(k, old_patch, is_state_in_newer_patches)
+    k.ghost[REPLACED_CALLED] = True
+
+
+def klp_states_post_unpatch_replaced(k: Kernel, patch: KlpPatch) -> None:
+    """klp_states_post_unpatch_replaced(): post_unpatch of the states the replaced patches alone have."""
+    for old_patch in klp_for_each_patch(k):
+        if old_patch is patch:
+            break
+        klp_states_post_unpatch(k, old_patch, is_state_in_newer_patches)
+    # Reset for the next transition.
+    k.ghost[REPLACED_CALLED] = False
+
+
+def klp_states_post_patch_replaced(k: Kernel, patch: KlpPatch) -> None:
+    """klp_states_post_patch_replaced(): undo pre_unpatch_replaced when the replace is cancelled or reversed."""
+    # This only occurs when a transition is canceled after a preparation step failed.
+    if not k.ghost[REPLACED_CALLED]:
+        return
+    for old_patch in klp_for_each_patch(k):
+        if old_patch is patch:
+            break
+        klp_states_post_patch(k, old_patch, is_state_in_newer_patches)
+    # Reset for the next transition.
+    k.ghost[REPLACED_CALLED] = False
+
+
+# -- transition.c ----------------------------------------------------------------------------------
+
+
+def klp_init_transition(k: Kernel, patch: KlpPatch, state: int) -> None:
+    """klp_init_transition(): set the transition patch and target; every task starts in the old state."""
+    assert k.target == KLP_TRANSITION_IDLE  # WARN_ON
+    k.transition = patch
+    k.target = state
+    k.pr(LOG, f"'{patch.mod}': initializing {'patching' if state == KLP_TRANSITION_PATCHED else 'unpatching'}"
+              " transition")
+    k.note_transition("start")
+    klp_init_tasks(k, KLP_TRANSITION_UNPATCHED if state == KLP_TRANSITION_PATCHED else KLP_TRANSITION_PATCHED)
+
+
+def klp_start_transition(k: Kernel) -> None:
+    """klp_start_transition(): mark every task that still has to switch."""
+    assert k.transition is not None and k.target != KLP_TRANSITION_IDLE
+    direction = "patching" if k.target == KLP_TRANSITION_PATCHED else "unpatching"
+    k.pr(LOG, f"'{k.transition.mod}': starting {direction} transition")
+
+
+def klp_complete_transition(k: Kernel) -> None:
+    """klp_complete_transition(): finish the transition; the state callbacks of the patch and the replaced ones."""
+    patch = k.transition
+    assert patch is not None
+    direction = "patching" if k.target == KLP_TRANSITION_PATCHED else "unpatching"
+    k.pr(LOG, f"'{patch.mod}': completing {direction} transition")
+
+    if patch.replace and k.target == KLP_TRANSITION_PATCHED:
+        klp_unpatch_replaced_patches(k, patch)
+        klp_discard_nops(patch)
+        klp_states_post_unpatch_replaced(k, patch)
+
+    if k.target == KLP_TRANSITION_UNPATCHED:
+        # All tasks have transitioned to KLP_TRANSITION_UNPATCHED so we can now remove the new functions
+        # from the func_stack.
+        klp_unpatch_objects(patch)
+
+    klp_reset_tasks(k)
+
+    if k.target == KLP_TRANSITION_PATCHED:
+        klp_states_post_patch(k, patch)
+    elif k.target == KLP_TRANSITION_UNPATCHED:
+        # Re-enable states which should have been replaced but the transition was cancelled or reverted.
+        if patch.replace:
+            klp_states_post_patch_replaced(k, patch)
+        klp_states_post_unpatch(k, patch)
+
+    k.pr(LOG, f"'{patch.mod}': {direction} complete")
+    k.target = KLP_TRANSITION_IDLE
+    k.transition = None
+    k.note_transition("end")
+
+
+def klp_cancel_transition(k: Kernel) -> None:
+    """klp_cancel_transition(): undo a patching transition that never started."""
+    assert k.transition is not None
+    if k.target != KLP_TRANSITION_PATCHED:  # WARN_ON_ONCE
+        return
+    k.pr(LOG, f"'{k.transition.mod}': canceling patching transition, going to unpatch")
+    k.target = KLP_TRANSITION_UNPATCHED
+    klp_complete_transition(k)
+
+
+def klp_try_complete_transition(k: Kernel) -> bool:
+    """klp_try_complete_transition(): if every task has switched, complete and free what is done.
+
+    Returns False (nothing changes) while a tracked task cannot switch.
+    """
+    assert k.target != KLP_TRANSITION_IDLE and k.transition is not None
+    complete = True
+    for task in k.tasks:
+        if not klp_try_switch_task(k, task):
+            complete = False
+    if not complete:
+        return False
+
+    patch = k.transition
+    klp_complete_transition(k)
+
+    # It would make more sense to free the unused patches in klp_complete_transition() but it is called
+    # also from klp_cancel_transition().
+    if not patch.enabled:
+        klp_free_patch_async(k, patch)
+    elif patch.replace:
+        klp_free_replaced_patches_async(k, patch)
+    return True
+
+
+def klp_reverse_transition(k: Kernel) -> None:
+    """klp_reverse_transition(): flip the direction of the pending transition; no callbacks."""
+    patch = k.transition
+    assert patch is not None
+    direction = "patching to unpatching" if k.target == KLP_TRANSITION_PATCHED else "unpatching to patching"
+    k.pr(LOG, f"'{patch.mod}': reversing transition from {direction}")
+    k.note_transition("reverse")
+    patch.enabled = not patch.enabled
+    k.target = KLP_TRANSITION_PATCHED if k.target == KLP_TRANSITION_UNPATCHED else KLP_TRANSITION_UNPATCHED
+    klp_start_transition(k)
+
+
+def klp_force_transition(k: Kernel) -> None:
+    """klp_force_transition(): switch every task now; mark the patches whose modules stay pinned."""
+    patch = k.transition
+    assert patch is not None
+    k.pr(LOG, "forcing remaining tasks to the patched state")
+    klp_update_patch_state_all(k)
+    # Set forced flag for patches being removed.
+    if k.target == KLP_TRANSITION_UNPATCHED:
+        patch.forced = True
+    elif patch.replace:
+        for p in klp_for_each_patch(k):
+            if p is not patch:
+                p.forced = True
+
+
+# -- core.c ----------------------------------------------------------------------------------------
+
+
+def klp_find_object_module(k: Kernel, obj: KlpObject) -> None:
+    """klp_find_object_module(): obj->mod is set only for a loaded module that is klp_alive."""
+    if not klp_is_module(obj):
+        return
+    mod = k.modules.get(obj.name)
+    obj.mod = mod is not None and mod.klp_alive
+
+
+def klp_init_object(k: Kernel, patch: KlpPatch, obj: KlpObject) -> int:
+    """klp_init_object(): not patched yet; find the module if it is loaded."""
+    obj.patched = False
+    obj.mod = False
+    klp_find_object_module(k, obj)
+    return 0
+
+
+def klp_add_nops(k: Kernel, patch: KlpPatch) -> int:
+    """klp_add_nops(): a nop func (and a dynamic object) for every func of the listed patches it lacks."""
+    for old_patch in klp_for_each_patch(k):
+        for old_obj in klp_for_each_object(old_patch):
+            obj = next((o for o in patch.objs if o.name == old_obj.name), None)
+            if obj is None:
+                obj = KlpObject(ObjS(old_obj.name, True, False, False, False, ()), None)
+                patch.objs.append(obj)
+            for old_func in old_obj.funcs:
+                if not any(f.old_name == old_func.old_name for f in obj.funcs):
+                    obj.nops.append(old_func.old_name)
+                    obj.funcs.append(type(old_func)(old_func.old_name, True))
+    return 0
+
+
+def klp_init_patch(k: Kernel, patch: KlpPatch) -> int:
+    """klp_init_patch(): nops for a replace patch, objects initialised, then list_add_tail(klp_patches)."""
+    if patch.replace:
+        ret = klp_add_nops(k, patch)
+        if ret:
+            return ret
+    for obj in klp_for_each_object(patch):
+        ret = klp_init_object(k, patch, obj)
+        if ret:
+            return ret
+    k.patches.append(patch)
+    return 0
+
+
+def klp_free_patch_start(k: Kernel, patch: KlpPatch) -> None:
+    """klp_free_patch_start(): take the patch off klp_patches (its sysfs directory goes away)."""
+    if patch in k.patches:
+        k.patches.remove(patch)
+
+
+def klp_free_patch_finish(k: Kernel, patch: KlpPatch) -> None:
+    """klp_free_patch_finish(): drop the module reference unless the patch was forced."""
+    mod = k.modules.get(patch.mod)
+    if mod is not None and patch.forced:
+        mod.pinned = True
+
+
+def klp_free_patch_async(k: Kernel, patch: KlpPatch) -> None:
+    """klp_free_patch_async(): free the patch (synchronously in the model)."""
+    klp_free_patch_start(k, patch)
+    klp_free_patch_finish(k, patch)
+
+
+def klp_free_replaced_patches_async(k: Kernel, new_patch: KlpPatch) -> None:
+    """klp_free_replaced_patches_async(): free every patch listed before the new one."""
+    for old_patch in klp_for_each_patch(k):
+        if old_patch is new_patch:
+            return
+        klp_free_patch_async(k, old_patch)
+
+
+def klp_unpatch_replaced_patches(k: Kernel, new_patch: KlpPatch) -> None:
+    """klp_unpatch_replaced_patches(): disable and unpatch the replaced patches; none of their callbacks."""
+    for old_patch in klp_for_each_patch(k):
+        if old_patch is new_patch:
+            return
+        old_patch.enabled = False
+        klp_unpatch_objects(old_patch)
+
+
+def klp_discard_nops(patch: KlpPatch) -> None:
+    """klp_discard_nops(): unpatch and free the nop funcs and the dynamic objects."""
+    for obj in list(patch.objs):
+        obj.nops = []
+        obj.funcs = [f for f in obj.funcs if not f.nop]
+        if obj.dynamic:
+            patch.objs.remove(obj)
+
+
+def __klp_disable_patch(k: Kernel, patch: KlpPatch) -> int:
+    """__klp_disable_patch(): start the unpatching transition; pre_unpatch of the states it alone has."""
+    if not patch.enabled:  # WARN_ON
+        return -EINVAL
+    if k.transition is not None:
+        return -EBUSY
+
+    klp_init_transition(k, patch, KLP_TRANSITION_UNPATCHED)
+
+    klp_states_pre_unpatch(k, patch)
+
+    klp_start_transition(k)
+    patch.enabled = False
+    # klp_try_complete_transition(): the model completes in its own step
+    return 0
+
+
+def __klp_enable_patch(k: Kernel, patch: KlpPatch) -> int:
+    """__klp_enable_patch(): pre_patch of the new states, pre_unpatch of the replaced ones, patch the objects.
+
+    Every failure goes to err: klp_cancel_transition() -> klp_complete_transition(UNPATCHED) is the single
+    rollback (post_patch of the replaced states, post_unpatch of the states whose pre_patch succeeded).
+    """
+    if k.transition is not None:
+        return -EBUSY
+    if patch.enabled:  # WARN_ON
+        return -EINVAL
+
+    k.pr(LOG, f"enabling patch '{patch.mod}'")
+
+    klp_init_transition(k, patch, KLP_TRANSITION_PATCHED)
+
+    ret = klp_states_pre_patch(k, patch)
+    if not ret:
+        if patch.replace:
+            klp_states_pre_unpatch_replaced(k, patch)
+
+        # smp_wmb()
+        for obj in klp_for_each_object(patch):
+            if not klp_is_object_loaded(obj):
+                continue
+
+            ret = klp_patch_object(k, patch, obj)
+            if ret:
+                k.pr(LOG, f"failed to patch object '{obj_label(obj)}'")
+                break
+        else:
+            klp_start_transition(k)
+            patch.enabled = True
+            # klp_try_complete_transition(): the model completes in its own step
+            return 0
+
+    # err:
+    k.pr(LOG, f"failed to enable patch '{patch.mod}'")
+    klp_cancel_transition(k)
+    return ret
+
+
+def klp_enable_patch(k: Kernel, patch: KlpPatch) -> int:
+    """klp_enable_patch(): called by the livepatch module's init; its return value is insmod's."""
+    if not klp_is_patch_compatible(k, patch):
+        k.pr(LOG, f"Livepatch patch ({patch.mod}) is not compatible with the already installed livepatches.")
+        return -EINVAL
+
+    # klp_init_patch_early() made `patch`; try_module_get() cannot fail here
+    ret = klp_init_patch(k, patch)
+    if not ret:
+        ret = __klp_enable_patch(k, patch)
+        if not ret:
+            return 0
+    # err:
+    klp_free_patch_start(k, patch)
+    klp_free_patch_finish(k, patch)
+    return ret
+
+
+def enabled_store(k: Kernel, patch: KlpPatch, enabled: bool) -> int:
+    """enabled_store(): disable, or reverse the pending transition of this patch."""
+    if patch.enabled == enabled:
+        # already in requested state
+        return -EINVAL
+    if patch.enabled and klp_patch_disable_blocked(patch):
+        k.pr(LOG, f"The livepatch '{patch.mod}' does not support disable")
+        return -EINVAL
+    if patch is k.transition:
+        klp_reverse_transition(k)
+        return 0
+    if not enabled:
+        return __klp_disable_patch(k, patch)
+    # Do not allow to re-enable a disabled patch.
+    return -EINVAL
+
+
+def force_store(k: Kernel, patch: KlpPatch) -> int:
+    """force_store(): force the pending transition of this patch."""
+    if patch is not k.transition:
+        return -EINVAL
+    klp_force_transition(k)
+    return 0
+
+
+def klp_cleanup_module_patches_limited(k: Kernel, mod: Module, limit: Optional[KlpPatch]) -> None:
+    """klp_cleanup_module_patches_limited(): revert the module's objects of the patches before limit."""
+    for patch in klp_for_each_patch(k):
+        if patch is limit:
+            break
+        for obj in klp_for_each_object(patch):
+            if not klp_is_module(obj) or obj.name != mod.name:
+                continue
+            k.pr(LOG, f"reverting patch '{patch.mod}' on unloading module '{mod.name}'")
+            klp_unpatch_object(obj)
+            obj.mod = False  # klp_free_object_loaded()
+            break
+
+
+def klp_module_coming(k: Kernel, mod: Module) -> int:
+    """klp_module_coming(): patch the loading module's objects of every listed patch, oldest first."""
+    mod.klp_alive = True
+    for patch in klp_for_each_patch(k):
+        for obj in klp_for_each_object(patch):
+            if not klp_is_module(obj) or obj.name != mod.name:
+                continue
+            obj.mod = True
+            if k.fault(("module_coming", patch.mod, obj.name)):  # klp_init_object_loaded()
+                ret = -ENOENT
+                k.pr(LOG, f"failed to initialize patch '{patch.mod}' for module '{mod.name}' ({ret})")
+                break
+            k.pr(LOG, f"applying patch '{patch.mod}' to loading module '{mod.name}'")
+            ret = klp_patch_object(k, patch, obj)
+            if ret:
+                k.pr(LOG, f"failed to apply patch '{patch.mod}' to module '{mod.name}' ({ret})")
+                break
+            break
+        else:
+            continue
+        if ret:
+            # err:
+            k.pr(LOG, f"patch '{patch.mod}' failed for module '{mod.name}', refusing to load module "
+                      f"'{mod.name}'")
+            mod.klp_alive = False
+            obj.mod = False
+            klp_cleanup_module_patches_limited(k, mod, patch)
+            return ret
+    return 0
+
+
+def klp_module_going(k: Kernel, mod: Module) -> None:
+    """klp_module_going(): revert the unloading module's objects of every listed patch."""
+    mod.klp_alive = False
+    klp_cleanup_module_patches_limited(k, mod, None)
+
+
+FIXTURES = v1_fixtures(klp_get_state, klp_get_prev_state)
+
+MODEL = make_model_def(
+    __name__,
+    name="refcount",
+    summary="v1 with the refcount rule: state callbacks on the 0->1 and 1->0 holder transitions only",
+    features=("state_callbacks", "shadow_states", "block_disable"),
+)
