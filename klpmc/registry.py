@@ -147,7 +147,7 @@ class ModelDef:
 # discovery
 # --------------------------------------------------------------------------------------------------------
 
-_broken: dict[str, str] = {}  # module name -> one-line error, filled by all_models()
+_broken: dict[str, str] = {}  # module name -> one-line error, from the last all_models()
 
 
 def _one_line(e: BaseException) -> str:
@@ -220,6 +220,7 @@ def all_models() -> dict[str, ModelDef]:
     """Every model in ``klpmc.models``, by name, in module order; modules that fail go to `broken_modules`."""
     pkg = _models_package()
     models: dict[str, ModelDef] = {}
+    _broken.clear()  # each scan starts afresh: what failed before may import now, and the reverse
     if pkg is None:
         return models
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
@@ -240,7 +241,7 @@ def all_models() -> dict[str, ModelDef]:
 
 
 def broken_modules() -> dict[str, str]:
-    """Model modules that failed to import during `all_models`, with a one-line reason."""
+    """Model modules that failed to import during the last `all_models`, with a one-line reason."""
     return dict(_broken)
 
 

@@ -307,6 +307,16 @@ def test_model_discovery(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     pkg = ModuleType(registry.MODELS_PACKAGE)
     pkg.__path__ = [str(pkg_dir)]
     monkeypatch.setitem(sys.modules, registry.MODELS_PACKAGE, pkg)
+    before = set(sys.modules)
+    try:
+        _check_discovery()
+    finally:  # the fake package's modules leave sys.modules with it
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+        registry._broken.clear()
+
+
+def _check_discovery() -> None:
     models = registry.all_models()
     assert list(models) == ["toy-two"]
     assert "klpmc.models.broken" in registry.broken_modules()
@@ -318,7 +328,7 @@ def test_model_discovery(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         registry.get_model("broken")
 
 
-def test_version_and_help_start_quickly() -> None:
+def test_python_m_klpmc_runs_the_cli() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "klpmc", "--version"], cwd=ROOT, capture_output=True, text=True, check=True
     )
