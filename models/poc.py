@@ -7,7 +7,11 @@ is_state_in_other_patches(), klp_{setup,enable,disable,release}_states() and
 klp_{enable,disable,release}_obsolete_states(), called from __klp_enable_patch() (with a new err_states
 label), __klp_disable_patch() and klp_complete_transition(). Everything else is mainline: per-object
 callbacks stay, and so does the versioned compatibility rule, under which a replace patch must carry every
-state of the listed patches (so the *_obsolete_states() paths never find a state to act on).
+state of the listed patches, so enabling one never finds an obsolete state to disable or release. But
+klp_release_obsolete_states() walks every other listed patch, newer ones included, and a reversed disable of
+a replace patch completes as a replace: then it releases the states of non-replace patches loaded after it.
+As in upstream.py, each function mirrors the kernel function of the same name: same order of calls, same
+guards, and the error labels of the C code (`err_states`, then `err`).
 
 A state callback exists when its name is in the state's spec (`StateSpec.callbacks`); the fixture's
 ``state_callback(k, name, patch, state)`` is its body. setup_succeeded is `KlpState.succeeded`; 1/7 never
@@ -56,6 +60,7 @@ from ._klp import (
     klp_is_object_loaded,
     obj_label,
 )
+from ._config import Config
 from ._fixtures import upstream_fixtures
 from ._model import make_model_def
 
@@ -632,12 +637,30 @@ VERSIONS_KEEP = ("versions rule: a replace patch must carry every listed state, 
                  "drops one")
 ONE_STATE = "each patch has one state: no setup can fail after another one succeeded"
 NO_MODULE = "no target module in this preset"
+NO_STATE_CALLBACKS = "mainline's selftest modules give their states no state callbacks"
+UNMARKED = ("test_klp_state's state 1 has no setup callback, and the rule knows a state as set up only "
+            "through one")
 
 MODEL = make_model_def(
     __name__,
     name="poc",
     summary="mainline + [POC 1/7]: per-state setup/enable/disable/release beside the per-object callbacks",
     features=("object_callbacks", "versions", "state_callbacks"),
+    extra_presets={
+        "kselftest": (
+            "selftest modules: callbacks_demo, demo2 replace=1, callbacks_mod, callbacks_busy blocking the "
+            "transition; reversal and force",
+            Config("kselftest", choices=(("test_klp_callbacks_demo", ()),
+                                         ("test_klp_callbacks_demo2", (("replace", 1),))),
+                   targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
+                   target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
+                   reverse=True, force=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
+        "kselftest-state": (
+            "selftest modules test_klp_state, state2, state3 (state 1, versions 1, 2, 2), reloaded at will",
+            Config("kselftest-state", choices=(("test_klp_state", ()), ("test_klp_state2", ()),
+                                               ("test_klp_state3", ())),
+                   reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
+    },
     expected={
         "small": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
                   "state-lifecycle": ("violated", DOUBLE_RELEASE),
@@ -660,5 +683,14 @@ MODEL = make_model_def(
                     "release-after-setup": ("violated", DOUBLE_RELEASE),
                     "reversal-restores": ("violated", DOUBLE_REVERSAL),
                     "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP)},
+        "kselftest": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
+                      "reach-replace-drops-state": ("unreachable", NO_STATE_CALLBACKS),
+                      "reach-setup-fails-after-success": ("unreachable", NO_STATE_CALLBACKS),
+                      "reach-state-shared": ("unreachable", "no selftest module of this preset has a state")},
+        "kselftest-state": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
+                            "set-up-while-held": ("violated", UNMARKED),
+                            "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP),
+                            "reach-setup-fails-after-success": ("unreachable", NO_STATE_CALLBACKS),
+                            "reach-module-in-transition": ("unreachable", NO_MODULE)},
     },
 )

@@ -40,6 +40,17 @@ def test_mainline_selftest_replays_on_poc(path: Path) -> None:
     _replays("poc", path)
 
 
+@pytest.mark.parametrize("preset", ["kselftest", "kselftest-state"])
+def test_poc_explores_what_upstream_does_without_state_callbacks(preset: str) -> None:
+    """Mainline's selftest modules have no state callbacks: poc and upstream reach the same states."""
+    counts = []
+    for name in ("upstream", "poc"):
+        mdef = get_model(name)
+        st = check(mdef.build(mdef.preset(preset).config)).stats
+        counts.append((st.states, st.transitions, st.depth))
+    assert counts[0] == counts[1]
+
+
 def _scenario(model: str, commands: list[str]) -> list[str]:
     """What the model prints for harness commands (not an oracle: the model's own answer, pinned)."""
     import importlib
@@ -108,6 +119,16 @@ PINNED = {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
         "release-after-setup": ("violated", 1), "reversal-restores": ("violated", 4),
         "reach-replace-drops-state": ("unreachable", None)}),
+    # mainline's selftest presets: the same state space as upstream's (no state callbacks in their modules)
+    ("poc", "kselftest"): ((2620, 13192, 15), {
+        "objects-cleaned-before-free": ("violated", 4), "reach-replace-drops-state": ("unreachable", None),
+        "reach-setup-fails-after-success": ("unreachable", None),
+        "reach-state-shared": ("unreachable", None)}),
+    ("poc", "kselftest-state"): ((1092, 4116, 25), {
+        "objects-cleaned-before-free": ("violated", 4), "set-up-while-held": ("violated", 1),
+        "reach-replace-drops-state": ("unreachable", None),
+        "reach-setup-fails-after-success": ("unreachable", None),
+        "reach-module-in-transition": ("unreachable", None)}),
     ("poc-series", "small"): ((78, 192, 10), {
         "shadow-free-once": ("violated", 1), "reversal-restores": ("violated", 4),
         "reach-replace-drops-state": ("unreachable", None),
