@@ -169,6 +169,8 @@ def format_trace(model: Model, result: PropertyResult) -> list[str]:
     for n, step in enumerate(result.trace.steps, 1):
         command = command_of(model, step)
         label = str(step.label)
+        if command and not command.startswith("% "):
+            command = "% " + command  # a shell prompt, as the selftest logs show the commands they run
         head = f"{command}    # {label}" if command else label
         lines.append(f"  {n:>{width}}  {head}")
         lines.extend(f"  {'':>{width}}      {item}" for item in step.log if isinstance(item, str))

@@ -154,7 +154,7 @@ def test_json_trace_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     props = {p["name"]: p for p in json.loads(out)["properties"]}
     assert props["sum-below-5"]["trace"][0] == {
-        "action": "inc(0)", "command": "% inc 0", "log": ["counter 0 is now 1"], "events": [],
+        "action": "inc(0)", "command": "inc 0", "log": ["counter 0 is now 1"], "events": [],
     }
     assert props["all-at-2"]["trace"] is not None and props["one-at-a-time"]["trace"] is None
 

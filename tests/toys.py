@@ -33,7 +33,7 @@ class Counters:
             yield Inc(k), (*s[:k], v, *s[k + 1 :]), (f"counter {k} is now {v}",)
 
     def command(self, label: Inc) -> str:
-        return f"% inc {label.k}"
+        return f"inc {label.k}"
 
 
 @dataclass(frozen=True)
