@@ -558,7 +558,6 @@ def klp_module_coming(k: Kernel, mod: Module) -> int:
             ret = klp_patch_object(k, patch, obj)
             if ret:
                 k.pr(LOG, f"failed to apply patch '{patch.mod}' to module '{mod.name}' ({ret})")
-                break
             break
         else:
             continue
