@@ -631,6 +631,7 @@ DOUBLE_RELEASE = ("1/7 never clears setup_succeeded: a failing pre_patch runs re
                   "then again in klp_cancel_transition (2/7 fixes it)")
 NEWER_RELEASED = ("klp_release_obsolete_states walks newer patches too: a reversed disable of a replace "
                   "patch releases the state of a non-replace patch loaded after it, which keeps it")
+NEWER_RELEASED_SHORT = "a reversed disable of a replace patch releases a newer patch's state"
 DOUBLE_REVERSAL = ("bookkeeping, not the kernel: note_transition keeps the reversed mark after a second "
                    "reversal, so a transition that ends in its first direction counts as reversed")
 VERSIONS_KEEP = ("versions rule: a replace patch must carry every listed state, so no completed replace "
@@ -674,7 +675,7 @@ MODEL = make_model_def(
                  "set-up-while-held": ("violated", NEWER_RELEASED),
                  "release-only-when-gone": ("violated", NEWER_RELEASED),
                  "no-callback-on-kept-state": ("violated", NEWER_RELEASED),
-                 "reversal-restores": ("violated", DOUBLE_REVERSAL),
+                 "reversal-restores": ("violated", DOUBLE_REVERSAL + "; and " + NEWER_RELEASED_SHORT),
                  "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP),
                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
                  "reach-module-in-transition": ("unreachable", NO_MODULE)},
