@@ -74,7 +74,7 @@ class Speaker(ModuleFixture):
     def worker(self, k: Kernel) -> Optional[Task]:
         for task in k.tasks:
             if task.name == WORKER and task.obj == self.name:
-                return task
+                return task  # type: ignore[no-any-return]
         return None
 
     def welcome(self, k: Kernel, patch_state: Optional[int]) -> None:
@@ -164,7 +164,7 @@ class SpeakerLivepatch(ModuleFixture):
         self.name = name
 
     def spec(self, p: dict[str, Any]) -> PatchSpec:
-        states = ()
+        states: tuple[StateSpec, ...] = ()
         if p.get("add_applause", False):
             states = (StateSpec(APPLAUSE_ID, is_shadow=True, callbacks=STATE_CALLBACKS),)
         return PatchSpec(self.name, not p.get("noreplace", False),
@@ -223,7 +223,7 @@ class PocStateModule(ModuleFixture):
         self.name = name
 
     def spec(self, p: dict[str, Any]) -> PatchSpec:
-        states = ()
+        states: tuple[StateSpec, ...] = ()
         if not p.get("no_state", False):
             states = (StateSpec(1, block_disable=bool(p.get("block_state_disable", False)),
                                 callbacks=STATE_CALLBACKS),)
