@@ -141,6 +141,7 @@ class Speaker(ModuleFixture):
             k.pr(self.name, "Speaker is waiting." if self.worker(k) else "Speaker is not waiting.")
             return ""
         if name == "started_waiting":
+            # the module keeps reading "1" after the worker stopped; no log can tell, so no state keeps it
             return "1" if self.worker(k) else "0"
         return None
 
