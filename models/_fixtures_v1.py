@@ -115,7 +115,7 @@ class Speaker(ModuleFixture):
         k.tasks.append(Task(TaskS("kworker", self.name, "block_doors_func", impl, state)))
 
     def do_block_doors_return(self, k: Kernel, task: Task) -> None:
-        """do_block_doors() sees block_doors cleared: welcome from the worker's own patch state, then return."""
+        """do_block_doors() sees block_doors cleared: welcome from the worker's patch state, then return."""
         k.pr(self.name, "do_block_doors: Stopped blocking doors.")
         speaker_welcome(k, self.name, " <--- from blocked doors", task.patch_state)
         k.tasks.remove(task)
@@ -143,7 +143,8 @@ class Speaker(ModuleFixture):
             speaker_welcome(k, self.name, "", None)
             return ""
         if name == "block_doors":
-            k.pr(self.name, "The doors are blocked." if self._block_doors(mod) else "The doors are not blocked.")
+            blocked = self._block_doors(mod)
+            k.pr(self.name, "The doors are blocked." if blocked else "The doors are not blocked.")
             return ""
         return None
 
@@ -198,8 +199,8 @@ class SpeakerLivepatch(ModuleFixture):
                 k.pr(self.name, f"applause_pre_patch_callback: forcing err: {_pe(ret)}")
                 return ret
             if klp_shadow_alloc(k, SHADOW_NULL, id, f"[{_idx_str(id)}]") is None:   # allocate_applause()
-                k.pr(self.name, "allocate_applause: failed to allocated shadow variable for storing an applause "
-                                "description")
+                k.pr(self.name, "allocate_applause: failed to allocated shadow variable for storing an "
+                                "applause description")
                 return -ENOMEM
         elif cb == "post_patch":
             k.pr(self.name, f"applause_post_patch_callback: state {id}")
@@ -241,8 +242,8 @@ class StateV1(ModuleFixture):
         if cb == "pre_patch":
             k.pr(self.name, f"pre_patch_callback: state {state.id}")
             if klp_shadow_alloc(k, CONSOLE_LOGLEVEL, 1, "loglevel") is None:   # allocate_loglevel_state()
-                k.pr(self.name, "allocate_loglevel_state: failed to allocate shadow variable for the original "
-                                "loglevel")
+                k.pr(self.name, "allocate_loglevel_state: failed to allocate shadow variable for the "
+                                "original loglevel")
                 return -ENOMEM
             k.pr(self.name, "allocate_loglevel_state: allocating space to store console_loglevel")
         elif cb == "post_patch":
@@ -280,4 +281,4 @@ def v1_fixtures(get_state: Any, get_prev_state: Any) -> Fixtures:
     return Fixtures(up.module_dir, specs, fixtures, up.proc_files)
 
 
-__all__ = ["v1_fixtures", "Speaker", "SpeakerLivepatch", "StateV1"]
+__all__ = ["Speaker", "SpeakerLivepatch", "StateV1", "v1_fixtures"]
