@@ -43,6 +43,8 @@ class PropertyReport:
 
     @property
     def ok(self) -> bool:
+        if not self.expected.binding:
+            return self.result.verdict != "undetermined"
         return self.result.verdict == self.expected.verdict
 
     @property

@@ -70,6 +70,7 @@ class ExpectedVerdict:
 
     verdict: Verdict
     reason: str = ""
+    binding: bool = True  # False: any settled verdict is fine (sometimes-properties off the presets)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -135,12 +136,19 @@ class ModelDef:
             ) from None
 
     def expectation(self, config_name: str | None, prop: Property) -> ExpectedVerdict:
-        """The verdict expected of ``prop`` on a preset or scope configuration (None: a config file)."""
+        """The verdict expected of ``prop`` on a preset or scope configuration (None: a config file).
+
+        Off the presets (a scope configuration or a config file the manifest does not name), whether a
+        sometimes-property is reachable depends on the configuration: it is reported, not held against it.
+        """
         if config_name is not None:
             exp = self.expected.get(config_name, {}).get(prop.name)
             if exp is not None:
                 return exp
-        return default_expectation(prop)
+        exp = default_expectation(prop)
+        if prop.kind == "sometimes" and (config_name is None or config_name not in self.presets):
+            return ExpectedVerdict(exp.verdict, "off the presets a reachability guard only informs", False)
+        return exp
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -195,7 +195,9 @@ def replay_file(variant: ModuleType, model: str, path: str, check: bool) -> tupl
         got = replay_lines(variant, config, expected)
     except ScenarioError as e:
         raise ConfigError(f"{path}: {e}") from None
-    return got, (got == expected) if check else True
+    if not check or got == expected:
+        return got, True
+    return diff_lines(expected, got, model), False
 
 
 def diff_lines(expected: list[str], got: list[str], model: str) -> list[str]:

@@ -171,6 +171,7 @@ class StateS(NamedTuple):
     version: int = 1
     is_shadow: bool = False
     block_disable: bool = False
+    callbacks: frozenset[str] = frozenset()   # the state callbacks its patch provides (canonical names)
 
 
 class PatchS(NamedTuple):
@@ -256,7 +257,8 @@ class KlpState:
         self.spec = spec
 
     def freeze(self) -> StateS:
-        return StateS(self.id, self.succeeded, self.version, self.is_shadow, self.block_disable)
+        return StateS(self.id, self.succeeded, self.version, self.is_shadow, self.block_disable,
+                      self.spec.callbacks)
 
 
 class KlpPatch:
@@ -276,7 +278,8 @@ class KlpPatch:
     def early(cls, spec: PatchSpec) -> "KlpPatch":
         """klp_init_patch_early(): the patch as the module declares it, nothing initialised yet."""
         objs = tuple(ObjS(o.name, False, False, False, False, ()) for o in spec.objs)
-        states = tuple(StateS(st.id, False, st.version, st.is_shadow, st.block_disable) for st in spec.states)
+        states = tuple(StateS(st.id, False, st.version, st.is_shadow, st.block_disable, st.callbacks)
+                       for st in spec.states)
         return cls(PatchS(spec.name, False, False, objs, states), spec)
 
     @property
@@ -412,7 +415,9 @@ class Kernel:
             self.world[("@start",)] = tuple(sorted((k, v) for k, v in self.world.items() if k[0] == "state"))
             self.world.pop(("@reversed",), None)
         elif what == "reverse":
-            self.world[("@reversed",)] = True
+            # reversing a reversed transition brings it back to its first direction
+            if self.world.pop(("@reversed",), None) is None:
+                self.world[("@reversed",)] = True
         else:
             self.world.pop(("@start",), None)
             self.world.pop(("@reversed",), None)

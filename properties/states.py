@@ -76,9 +76,9 @@ def released_on_leave(s: Any) -> bool:
 
 
 def set_up_while_held(s: Any) -> bool:
-    """Every state a listed patch holds has been set up (its setup ran and succeeded, or was inherited)."""
+    """Every state a listed patch holds with a setup callback has been set up (ran and succeeded, or inherited)."""
     world = dict(s.world)
-    return all(("state", sid) in world for p in s.patches for sid in {st.id for st in p.states})
+    return all(("state", st.id) in world for p in s.patches for st in p.states if "setup" in st.callbacks)
 
 
 def setup_only_when_new(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:

@@ -102,53 +102,46 @@ def test_waiting_worker_blocks_until_reversed() -> None:
 # (distinct states, transitions, depth) and {property: (verdict, shortest trace length)} for every verdict
 # that is not holds/reachable, measured with `klpmc check MODEL --preset NAME --json`
 PINNED = {
-    ("poc", "small"): ((153, 390, 9), {
+    ("poc", "small"): ((117, 292, 9), {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
-        "release-after-setup": ("violated", 1), "reversal-restores": ("violated", 4),
-        "reach-replace-drops-state": ("unreachable", None),
+        "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None),
         "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "drop"): ((694, 2266, 17), {
+    ("poc", "drop"): ((508, 1624, 16), {
         "state-lifecycle": ("violated", 7), "release-after-setup": ("violated", 10),
         "set-up-while-held": ("violated", 7), "release-only-when-gone": ("violated", 7),
-        "no-callback-on-kept-state": ("violated", 7), "reversal-restores": ("violated", 4),
+        "no-callback-on-kept-state": ("violated", 7), "reversal-restores": ("violated", 7),
         "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None),
         "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "modules"): ((1596, 9344, 20), {
+    ("poc", "modules"): ((1234, 7200, 20), {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
-        "release-after-setup": ("violated", 1), "reversal-restores": ("violated", 4),
-        "reach-replace-drops-state": ("unreachable", None)}),
-    # mainline's selftest presets: the same state space as upstream's (no state callbacks in their modules)
-    ("poc", "kselftest"): ((2620, 13192, 15), {
+        "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
+    ("poc", "kselftest"): ((2048, 10032, 14), {
+        "objects-cleaned-before-free": ("violated", 4), "reach-replace-drops-state": ("unreachable", None),
+        "reach-setup-fails-after-success": ("unreachable", None), "reach-state-shared": ("unreachable", None)}),
+    ("poc", "kselftest-state"): ((812, 2996, 24), {
         "objects-cleaned-before-free": ("violated", 4), "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None),
-        "reach-state-shared": ("unreachable", None)}),
-    ("poc", "kselftest-state"): ((1092, 4116, 25), {
-        "objects-cleaned-before-free": ("violated", 4), "set-up-while-held": ("violated", 1),
-        "reach-replace-drops-state": ("unreachable", None),
-        "reach-setup-fails-after-success": ("unreachable", None),
         "reach-module-in-transition": ("unreachable", None)}),
-    ("poc-series", "small"): ((78, 192, 10), {
-        "shadow-free-once": ("violated", 1), "reversal-restores": ("violated", 4),
-        "reach-replace-drops-state": ("unreachable", None),
+    ("poc-series", "small"): ((60, 144, 9), {
+        "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None)}),
-    ("poc-series", "drop"): ((1110, 3564, 21), {
+    ("poc-series", "drop"): ((848, 2678, 20), {
         "state-lifecycle": ("violated", 6), "release-after-setup": ("violated", 14),
         "released-on-leave": ("violated", 6), "set-up-while-held": ("violated", 7),
         "release-only-when-gone": ("violated", 7), "no-callback-on-kept-state": ("violated", 3),
         "shadow-freed-on-leave": ("violated", 6), "shadow-free-once": ("violated", 1),
-        "reversal-restores": ("violated", 4), "reach-setup-fails-after-success": ("unreachable", None)}),
-    ("poc-series", "modules"): ((430, 1944, 13), {
-        "shadow-free-once": ("violated", 1), "reversal-restores": ("violated", 4),
-        "reach-replace-drops-state": ("unreachable", None)}),
-    ("poc-series", "speaker"): ((5714, 30844, 21), {
+        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None)}),
+    ("poc-series", "modules"): ((354, 1584, 14), {
+        "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
+    ("poc-series", "speaker"): ((4784, 25644, 20), {
         "state-lifecycle": ("violated", 6), "no-callback-on-kept-state": ("violated", 3),
-        "shadow-free-once": ("violated", 1), "reversal-restores": ("violated", 4),
+        "shadow-free-once": ("violated", 1), "reversal-restores": ("violated", 5),
         "reach-setup-fails-after-success": ("unreachable", None)}),
-    ("poc-series", "state"): ((244, 968, 14), {
+    ("poc-series", "state"): ((190, 744, 13), {
         "state-lifecycle": ("violated", 6), "no-callback-on-kept-state": ("violated", 3),
-        "reversal-restores": ("violated", 4), "reach-setup-fails-after-success": ("unreachable", None)}),
+        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None)}),
 }
 
 
