@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable, Optional
+from functools import cache
+from typing import Any
 
 from ._klp import VMLINUX, Fixture, ObjSpec, PatchSpec, StateSpec
 
@@ -42,7 +43,7 @@ class PatchConfig:
     objects: tuple[str, ...] = (VMLINUX,)
     states: tuple[StateConfig, ...] = ()
     callbacks: tuple[str, ...] = ("setup", "enable", "disable", "release")
-    replace_set: Optional[int] = None
+    replace_set: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Config:
         return f"{self.module_dir}{name}.ko"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _spec_of(config: Config, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
     if config.fixtures is not None:
         return config.fixtures.spec_of(name, params)  # type: ignore[no-any-return]
@@ -320,7 +321,7 @@ def _canonical(stack: tuple[tuple[bool, tuple[int, ...]], ...], flags: tuple[boo
     m = len(flags) if flags else max((max(ids) for _, ids in stack if ids), default=0)
     best = None
     for perm in itertools.permutations(range(1, m + 1)):
-        mapping = dict(zip(range(1, m + 1), perm))
+        mapping = dict(zip(range(1, m + 1), perm, strict=False))
         key = (tuple((r, tuple(sorted(mapping[i] for i in ids))) for r, ids in stack),
                tuple(flags[mapping_inv - 1] for mapping_inv in _inverse(mapping)) if flags else ())
         if best is None or key < best:

@@ -10,7 +10,8 @@ The series' own test modules (POC, v1) live in `models/_fixtures_poc.py` and `mo
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from ._kernel import klp_ftrace_handler, klp_shadow_alloc, klp_shadow_free, klp_shadow_get
 from ._klp import (
@@ -45,18 +46,18 @@ class ModuleFixture(Fixture):
     def init(self, k: Kernel, mod: Module, enable: Callable[[], int]) -> int:  # type: ignore[override]
         return enable() if self.livepatch else 0
 
-    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> Optional[int]:
+    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> int | None:
         """`echo value > /sys/module/<mod>/parameters/<name>`; None if there is no such parameter."""
         if name in mod.params or name in self.writable:
             mod.params[name] = _parse(value)
             return 0
         return None
 
-    def param_read(self, k: Kernel, mod: Module, name: str) -> Optional[str]:
+    def param_read(self, k: Kernel, mod: Module, name: str) -> str | None:
         """`cat /sys/module/<mod>/parameters/<name>`: what the read returns (the getter may print)."""
         return None
 
-    def show(self, k: Kernel, func: str) -> Optional[str]:
+    def show(self, k: Kernel, func: str) -> str | None:
         """The line a patched show function of this livepatch prints (harness greps)."""
         return None
 
@@ -266,7 +267,7 @@ class ShowPatch(ModuleFixture):
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def show(self, k: Kernel, func: str) -> Optional[str]:
+    def show(self, k: Kernel, func: str) -> str | None:
         return f"{self.name}: this has been live patched"
 
     writable = frozenset({"replace"})
@@ -372,5 +373,13 @@ def selftest_presets(model: str) -> dict[str, tuple[str, Any]]:
 SELFTEST_PRESETS: dict[str, Callable[[], dict[str, tuple[str, Any]]]] = {}
 
 
-__all__ = ["GENERIC", "Fixtures", "ModuleFixture", "upstream_fixtures", "selftest_presets", "SHADOW_NULL",
-           "klp_shadow_get", "klp_shadow_free"]
+__all__ = [
+    "GENERIC",
+    "SHADOW_NULL",
+    "Fixtures",
+    "ModuleFixture",
+    "klp_shadow_free",
+    "klp_shadow_get",
+    "selftest_presets",
+    "upstream_fixtures",
+]

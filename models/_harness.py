@@ -12,10 +12,10 @@ import difflib
 import re
 import shlex
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any
 
 from ._config import Config
-from ._klp import ERRNO_TEXT, EINVAL, ENOENT, KState, Kernel, VMLINUX
+from ._klp import EINVAL, ENOENT, ERRNO_TEXT, VMLINUX, Kernel, KState
 from ._model import Disabled, InsmodResult, KlpModel, delete_module, load_module
 
 INSMOD_TEXT = dict(ERRNO_TEXT)
@@ -205,5 +205,12 @@ def diff_lines(expected: list[str], got: list[str], model: str) -> list[str]:
     return list(difflib.unified_diff(expected, got, "expected", model, lineterm=""))
 
 
-__all__ = ["Harness", "replay_file", "replay_lines", "read_scenario", "ScenarioError", "VMLINUX",
-           "InsmodResult"]
+__all__ = [
+    "VMLINUX",
+    "Harness",
+    "InsmodResult",
+    "ScenarioError",
+    "read_scenario",
+    "replay_file",
+    "replay_lines",
+]

@@ -6,13 +6,14 @@ models share them. Function names follow kernel/livepatch/patch.c, shadow.c and 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from ._klp import (
+    ENOMEM,
     KLP_TRANSITION_IDLE,
     KLP_TRANSITION_PATCHED,
     KLP_TRANSITION_UNPATCHED,
-    ENOMEM,
     Kernel,
     KlpObject,
     KlpPatch,
@@ -62,7 +63,7 @@ def func_stack(k: Kernel, obj_name: str, func: str) -> list[tuple[KlpPatch, bool
     return stack
 
 
-def klp_ftrace_handler(k: Kernel, obj_name: str, func: str, patch_state: Optional[int]) -> Optional[str]:
+def klp_ftrace_handler(k: Kernel, obj_name: str, func: str, patch_state: int | None) -> str | None:
     """klp_ftrace_handler(): which version of func a task runs; the patch's name, or None for the original.
 
     ``patch_state`` is the calling task's; None stands for a task the model does not track, which has
@@ -96,7 +97,7 @@ def klp_check_stack(k: Kernel, task: Task) -> bool:
             if k.target == KLP_TRANSITION_PATCHED:
                 stack = func_stack(k, obj.name, f.old_name)
                 below = stack[1:2]
-                busy: Optional[str] = None if not below or below[0][1] else below[0][0].mod
+                busy: str | None = None if not below or below[0][1] else below[0][0].mod
             else:
                 busy = None if f.nop else patch.mod
             if task.impl == busy:
@@ -134,7 +135,7 @@ def klp_reset_tasks(k: Kernel) -> None:
 
 # -- shadow.c --------------------------------------------------------------------------------------
 
-Dtor = Optional[Callable[[Kernel, Any, Any], None]]
+Dtor = Callable[[Kernel, Any, Any], None] | None
 
 
 def klp_shadow_get(k: Kernel, obj: Any, id: int) -> Any:
@@ -173,8 +174,20 @@ def klp_shadow_free_all(k: Kernel, id: int, dtor: Dtor) -> None:
 
 
 __all__ = [
-    "klp_patch_object", "klp_unpatch_object", "klp_unpatch_objects", "func_stack", "klp_ftrace_handler",
-    "klp_check_stack", "klp_try_switch_task", "klp_init_tasks", "klp_update_patch_state_all",
-    "klp_reset_tasks", "klp_shadow_get", "klp_shadow_alloc", "klp_shadow_set", "klp_shadow_free",
-    "klp_shadow_free_all", "klp_is_object_loaded",
+    "func_stack",
+    "klp_check_stack",
+    "klp_ftrace_handler",
+    "klp_init_tasks",
+    "klp_is_object_loaded",
+    "klp_patch_object",
+    "klp_reset_tasks",
+    "klp_shadow_alloc",
+    "klp_shadow_free",
+    "klp_shadow_free_all",
+    "klp_shadow_get",
+    "klp_shadow_set",
+    "klp_try_switch_task",
+    "klp_unpatch_object",
+    "klp_unpatch_objects",
+    "klp_update_patch_state_all",
 ]

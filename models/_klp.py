@@ -10,8 +10,9 @@ together with the log lines and events the code produced.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 # klp_target_state values (transition.c: KLP_TRANSITION_IDLE/UNPATCHED/PATCHED)
 KLP_TRANSITION_IDLE = -1
@@ -50,9 +51,9 @@ class Event(NamedTuple):
     """A callback that ran (per object or per state), or a shadow variable free; ret is what it returned."""
 
     callback: str
-    patch: Optional[str] = None
-    object: Optional[str] = None
-    state: Optional[int] = None
+    patch: str | None = None
+    object: str | None = None
+    state: int | None = None
     ret: int = 0
 
     def as_json(self) -> dict[str, Any]:
@@ -107,10 +108,10 @@ class PatchSpec:
     replace: bool
     objs: tuple[ObjSpec, ...]
     states: tuple[StateSpec, ...] = ()
-    fixture: "Fixture" = field(default=None, compare=False)  # type: ignore[assignment]
-    replace_set: Optional[int] = None
+    fixture: Fixture = field(default=None, compare=False)  # type: ignore[assignment]
+    replace_set: int | None = None
 
-    def obj(self, name: str) -> Optional[ObjSpec]:
+    def obj(self, name: str) -> ObjSpec | None:
         for o in self.objs:
             if o.name == name:
                 return o
@@ -125,30 +126,30 @@ class Fixture:
     """
 
     # per-object callbacks (struct klp_callbacks)
-    def pre_patch(self, k: "Kernel", patch: "KlpPatch", obj: "KlpObject") -> int:
+    def pre_patch(self, k: Kernel, patch: KlpPatch, obj: KlpObject) -> int:
         return 0
 
-    def post_patch(self, k: "Kernel", patch: "KlpPatch", obj: "KlpObject") -> None:
+    def post_patch(self, k: Kernel, patch: KlpPatch, obj: KlpObject) -> None:
         pass
 
-    def pre_unpatch(self, k: "Kernel", patch: "KlpPatch", obj: "KlpObject") -> None:
+    def pre_unpatch(self, k: Kernel, patch: KlpPatch, obj: KlpObject) -> None:
         pass
 
-    def post_unpatch(self, k: "Kernel", patch: "KlpPatch", obj: "KlpObject") -> None:
+    def post_unpatch(self, k: Kernel, patch: KlpPatch, obj: KlpObject) -> None:
         pass
 
     # per-state callbacks: cb is the callback's name in the model's vocabulary (setup, pre_patch, ...)
-    def state_callback(self, k: "Kernel", cb: str, patch: "KlpPatch", state: "KlpState") -> int:
+    def state_callback(self, k: Kernel, cb: str, patch: KlpPatch, state: KlpState) -> int:
         return 0
 
-    def shadow_dtor(self, k: "Kernel", patch_name: str, state_id: int, obj: Any, data: Any) -> None:
+    def shadow_dtor(self, k: Kernel, patch_name: str, state_id: int, obj: Any, data: Any) -> None:
         pass
 
     # module life cycle
-    def init(self, k: "Kernel", mod: "Module") -> int:
+    def init(self, k: Kernel, mod: Module) -> int:
         return 0
 
-    def exit(self, k: "Kernel", mod: "Module") -> None:
+    def exit(self, k: Kernel, mod: Module) -> None:
         pass
 
 
@@ -198,13 +199,13 @@ class TaskS(NamedTuple):
     name: str
     obj: str
     func: str
-    impl: Optional[str]            # which patch's version of func it runs (None: the original)
+    impl: str | None            # which patch's version of func it runs (None: the original)
     patch_state: int
 
 
 class KState(NamedTuple):
     patches: tuple[PatchS, ...]             # klp_patches, oldest first
-    transition: Optional[str]               # klp_transition_patch
+    transition: str | None               # klp_transition_patch
     target: int                             # klp_target_state
     modules: tuple[ModS, ...]               # loaded modules, by name
     shadows: tuple[tuple[Any, ...], ...]    # (obj, id, data), sorted: the shadow variable hash table
@@ -219,7 +220,7 @@ class KState(NamedTuple):
 # --------------------------------------------------------------------------------------------------
 
 class KlpFunc:
-    __slots__ = ("old_name", "nop")
+    __slots__ = ("nop", "old_name")
 
     def __init__(self, old_name: str, nop: bool) -> None:
         self.old_name = old_name
@@ -227,9 +228,9 @@ class KlpFunc:
 
 
 class KlpObject:
-    __slots__ = ("name", "dynamic", "mod", "patched", "post_unpatch_enabled", "funcs", "spec", "nops")
+    __slots__ = ("dynamic", "funcs", "mod", "name", "nops", "patched", "post_unpatch_enabled", "spec")
 
-    def __init__(self, s: ObjS, spec: Optional[ObjSpec]) -> None:
+    def __init__(self, s: ObjS, spec: ObjSpec | None) -> None:
         self.name = s.name
         self.dynamic = s.dynamic
         self.mod = s.mod
@@ -246,7 +247,7 @@ class KlpObject:
 
 
 class KlpState:
-    __slots__ = ("id", "version", "block_disable", "is_shadow", "succeeded", "spec")
+    __slots__ = ("block_disable", "id", "is_shadow", "spec", "succeeded", "version")
 
     def __init__(self, s: StateS, spec: StateSpec) -> None:
         self.id = s.id
@@ -262,7 +263,7 @@ class KlpState:
 
 
 class KlpPatch:
-    __slots__ = ("mod", "replace", "enabled", "forced", "objs", "states", "spec")
+    __slots__ = ("enabled", "forced", "mod", "objs", "replace", "spec", "states")
 
     def __init__(self, s: PatchS, spec: PatchSpec) -> None:
         self.mod = s.mod
@@ -275,7 +276,7 @@ class KlpPatch:
         self.states = [KlpState(st, by_id[st.id]) for st in s.states]
 
     @classmethod
-    def early(cls, spec: PatchSpec) -> "KlpPatch":
+    def early(cls, spec: PatchSpec) -> KlpPatch:
         """klp_init_patch_early(): the patch as the module declares it, nothing initialised yet."""
         objs = tuple(ObjS(o.name, False, False, False, False, ()) for o in spec.objs)
         states = tuple(StateS(st.id, False, st.version, st.is_shadow, st.block_disable, st.callbacks)
@@ -292,7 +293,7 @@ class KlpPatch:
 
 
 class Module:
-    __slots__ = ("name", "state", "klp_alive", "params", "pinned", "priv")
+    __slots__ = ("klp_alive", "name", "params", "pinned", "priv", "state")
 
     def __init__(self, s: ModS) -> None:
         self.name = s.name
@@ -308,7 +309,7 @@ class Module:
 
 
 class Task:
-    __slots__ = ("name", "obj", "func", "impl", "patch_state")
+    __slots__ = ("func", "impl", "name", "obj", "patch_state")
 
     def __init__(self, s: TaskS) -> None:
         self.name, self.obj, self.func, self.impl, self.patch_state = s
@@ -338,8 +339,22 @@ class Env:
 class Kernel:
     """The working copy of the kernel state for one step, plus the step's log."""
 
-    __slots__ = ("env", "patches", "transition", "target", "modules", "shadows", "tasks", "gone", "world",
-                 "ghost", "log", "fail_at", "fault_points", "faults")
+    __slots__ = (
+        "env",
+        "fail_at",
+        "fault_points",
+        "faults",
+        "ghost",
+        "gone",
+        "log",
+        "modules",
+        "patches",
+        "shadows",
+        "target",
+        "tasks",
+        "transition",
+        "world",
+    )
 
     def __init__(self) -> None:
         self.log: list[Any] = []
@@ -348,7 +363,7 @@ class Kernel:
         self.faults: frozenset[str] = frozenset()
 
     @classmethod
-    def thaw(cls, s: KState, env: Env, faults: frozenset[str] = frozenset(), fail_at: Any = None) -> "Kernel":
+    def thaw(cls, s: KState, env: Env, faults: frozenset[str] = frozenset(), fail_at: Any = None) -> Kernel:
         k = cls()
         k.env = env
         k.faults = faults
@@ -391,8 +406,8 @@ class Kernel:
         """printk with pr_fmt(KBUILD_MODNAME ": " fmt)."""
         self.log.append(f"{who}: {text}")
 
-    def event(self, callback: str, patch: Optional[str] = None, obj: Optional[str] = None,
-              state: Optional[int] = None, ret: int = 0) -> None:
+    def event(self, callback: str, patch: str | None = None, obj: str | None = None,
+              state: int | None = None, ret: int = 0) -> None:
         """Record a callback that ran; the world keeps the life-cycle phase it left the system in.
 
         World keys: ``("obj", patch, object)`` for per-object callbacks, ``("state", id)`` for per-state

@@ -12,13 +12,13 @@ entry point a user or the scheduler can trigger, every nondeterministic outcome 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any
 
 from ._config import Config, load_config, presets_for, scope_configs
 from ._klp import (
     EBUSY,
-    EINVAL,
     KLP_TRANSITION_IDLE,
     MODULE_STATE_COMING,
     MODULE_STATE_GOING,
@@ -104,7 +104,7 @@ class KlpModel:
         for name, params in cfg.livepatches:
             if name in loaded or name in s.gone:
                 continue
-            args = (name,) + tuple(f"{a}={b}" for a, b in params)
+            args = (name, *tuple(f"{a}={b}" for a, b in params))
             yield (Call("klp_enable_patch", args),
                    lambda k, n=name, p=params: self.insmod(k, n, p), True)
         for p in s.patches:
@@ -127,7 +127,7 @@ class KlpModel:
                        lambda k, n=name: delete_module(v, k, n), False)
             elif name not in s.gone:
                 params = tparams.get(name, ())
-                args = (name,) + tuple(f"{a}={b}" for a, b in params)
+                args = (name, *tuple(f"{a}={b}" for a, b in params))
                 yield (Call("klp_module_coming", args),
                        lambda k, n=name, p=params: self.insmod(k, n, p), True)
         for m in s.modules:
@@ -152,7 +152,8 @@ class KlpModel:
             raise Disabled()
         return 0
 
-    def run(self, s: KState, body: Callable[[Kernel], Any], fail_at: Any = None) -> tuple[KState, tuple[Any, ...], list[Any]]:
+    def run(self, s: KState, body: Callable[[Kernel], Any],
+            fail_at: Any = None) -> tuple[KState, tuple[Any, ...], list[Any]]:
         k = Kernel.thaw(s, self.env, self.faults, fail_at)
         body(k)
         return k.freeze(), tuple(k.log), k.fault_points
@@ -167,9 +168,9 @@ class KlpModel:
             if may_fail and points:
                 for point in points:
                     fsucc, flog, _ = self.run(s, body, point)
-                    yield Call(label.func, label.args + (fault_text(point),)), fsucc, flog
+                    yield Call(label.func, (*label.args, fault_text(point))), fsucc, flog
 
-    def command(self, label: Call) -> Optional[str]:
+    def command(self, label: Call) -> str | None:
         return command_of(label, self.config)
 
 
@@ -201,7 +202,7 @@ def fault_text(point: tuple[Any, ...]) -> str:
     return f"fail={kind}:{patch}:{where}"
 
 
-def command_of(label: Call, config: Config) -> Optional[str]:
+def command_of(label: Call, config: Config) -> str | None:
     """The shell command a person types for a step, as the selftest harness writes it."""
     f, a = label.func, label.args
     note = ""
@@ -223,9 +224,9 @@ def command_of(label: Call, config: Config) -> Optional[str]:
 
 
 def make_model_def(modname: str, name: str, summary: str, features: tuple[str, ...],
-                   expected: Optional[dict[str, dict[str, tuple[str, str]]]] = None,
+                   expected: dict[str, dict[str, tuple[str, str]]] | None = None,
                    default_preset: str = "small",
-                   extra_presets: Optional[dict[str, tuple[str, Config]]] = None) -> Any:
+                   extra_presets: dict[str, tuple[str, Config]] | None = None) -> Any:
     """The registry entry of a variant module: build, presets, manifest, config loader, scope, replay.
 
     ``features`` say what the variant has (object_callbacks, state_callbacks, versions, block_disable,
@@ -234,6 +235,7 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
     are named in it by their scope name.
     """
     from klpmc.properties import applicable
+
     from klpmc.registry import ExpectedVerdict, ModelDef, Preset
 
     variant = sys.modules[modname]

@@ -8,7 +8,8 @@ for the callbacks that ran. These helpers read them; they never import a model.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 IDLE = -1
 PATCHED = 1

@@ -10,14 +10,14 @@ or v1's (pre_patch, post_patch, pre_unpatch, post_unpatch); the rules read them 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from klpmc.props import Property
 
 from . import _view as v
 
 # life-cycle automaton per state id: callback position -> {phase before: phase after}; None = not set up
-_NEXT: dict[tuple[str, ...], dict[Optional[str], Optional[str]]] = {
+_NEXT: dict[tuple[str, ...], dict[str | None, str | None]] = {
     v.FIRST: {None: "setup"},
     v.SECOND: {"setup": "enabled", "disabled": "enabled"},
     v.THIRD: {"enabled": "disabled"},
@@ -25,7 +25,7 @@ _NEXT: dict[tuple[str, ...], dict[Optional[str], Optional[str]]] = {
 }
 
 
-def _position(callback: str) -> Optional[tuple[str, ...]]:
+def _position(callback: str) -> tuple[str, ...] | None:
     for pos in _NEXT:
         if callback in pos:
             return pos

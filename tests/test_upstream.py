@@ -26,11 +26,13 @@ def test_selftest_replays_byte_for_byte(path: Path) -> None:
 # distinct states, transitions, depth, and the verdicts that are not holds/reachable, measured with
 # `klpmc check upstream --preset NAME --json`
 PINNED = {
-    "small": (58, 137, 8, {"objects-cleaned-before-free": "violated", "reach-module-in-transition": "unreachable"}),
+    "small": (58, 137, 8, {"objects-cleaned-before-free": "violated",
+                           "reach-module-in-transition": "unreachable"}),
     "drop": (264, 843, 12, {"reach-module-in-transition": "unreachable"}),
     "modules": (586, 3308, 19, {"objects-cleaned-before-free": "violated"}),
     "kselftest": (2048, 10032, 14, {"objects-cleaned-before-free": "violated"}),
-    "kselftest-state": (812, 2996, 24, {"objects-cleaned-before-free": "violated", "reach-module-in-transition": "unreachable"}),
+    "kselftest-state": (812, 2996, 24, {"objects-cleaned-before-free": "violated",
+                                        "reach-module-in-transition": "unreachable"}),
 }
 
 
