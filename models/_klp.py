@@ -228,9 +228,12 @@ class KlpFunc:
 
 
 class KlpObject:
-    __slots__ = ("dynamic", "funcs", "mod", "name", "nops", "patched", "post_unpatch_enabled", "spec")
+    """struct klp_object at run time; its funcs are built on first use, freeze() reuses what did not change."""
+
+    __slots__ = ("_funcs", "_s", "dynamic", "mod", "name", "nops", "patched", "post_unpatch_enabled", "spec")
 
     def __init__(self, s: ObjS, spec: ObjSpec | None) -> None:
+        self._s = s
         self.name = s.name
         self.dynamic = s.dynamic
         self.mod = s.mod
@@ -238,18 +241,33 @@ class KlpObject:
         self.post_unpatch_enabled = s.post_unpatch_enabled
         self.spec = spec
         self.nops = list(s.nops)
-        static = spec.funcs if spec is not None else ()
-        self.funcs = [KlpFunc(f, False) for f in static] + [KlpFunc(f, True) for f in s.nops]
+        self._funcs: list[KlpFunc] | None = None
+
+    @property
+    def funcs(self) -> list[KlpFunc]:
+        if self._funcs is None:
+            static = self.spec.funcs if self.spec is not None else ()
+            self._funcs = [KlpFunc(f, False) for f in static] + [KlpFunc(f, True) for f in self.nops]
+        return self._funcs
+
+    @funcs.setter
+    def funcs(self, value: list[KlpFunc]) -> None:
+        self._funcs = value
 
     def freeze(self) -> ObjS:
-        return ObjS(self.name, self.dynamic, self.mod, self.patched, self.post_unpatch_enabled,
-                    tuple(self.nops))
+        s = self._s
+        nops = tuple(self.nops)
+        if (self.mod == s.mod and self.patched == s.patched and self.post_unpatch_enabled == s.post_unpatch_enabled
+                and nops == s.nops and self.name == s.name and self.dynamic == s.dynamic):
+            return s
+        return ObjS(self.name, self.dynamic, self.mod, self.patched, self.post_unpatch_enabled, nops)
 
 
 class KlpState:
-    __slots__ = ("block_disable", "id", "is_shadow", "spec", "succeeded", "version")
+    __slots__ = ("_s", "block_disable", "id", "is_shadow", "spec", "succeeded", "version")
 
     def __init__(self, s: StateS, spec: StateSpec) -> None:
+        self._s = s
         self.id = s.id
         self.version = spec.version
         self.block_disable = spec.block_disable
@@ -258,22 +276,50 @@ class KlpState:
         self.spec = spec
 
     def freeze(self) -> StateS:
+        s = self._s
+        if (self.succeeded == s.succeeded and self.version == s.version and self.is_shadow == s.is_shadow
+                and self.block_disable == s.block_disable and self.id == s.id and self.spec.callbacks == s.callbacks):
+            return s
         return StateS(self.id, self.succeeded, self.version, self.is_shadow, self.block_disable,
                       self.spec.callbacks)
 
 
 class KlpPatch:
-    __slots__ = ("enabled", "forced", "mod", "objs", "replace", "spec", "states")
+    """struct klp_patch at run time; objects and states are built on first use (most steps touch few)."""
+
+    __slots__ = ("_objs", "_s", "_states", "enabled", "forced", "mod", "replace", "spec")
 
     def __init__(self, s: PatchS, spec: PatchSpec) -> None:
+        self._s = s
         self.mod = s.mod
         self.spec = spec
         self.replace = spec.replace
         self.enabled = s.enabled
         self.forced = s.forced
-        self.objs = [KlpObject(o, spec.obj(o.name) if not o.dynamic else None) for o in s.objs]
-        by_id = {st.id: st for st in spec.states}
-        self.states = [KlpState(st, by_id[st.id]) for st in s.states]
+        self._objs: list[KlpObject] | None = None
+        self._states: list[KlpState] | None = None
+
+    @property
+    def objs(self) -> list[KlpObject]:
+        if self._objs is None:
+            spec = self.spec
+            self._objs = [KlpObject(o, spec.obj(o.name) if not o.dynamic else None) for o in self._s.objs]
+        return self._objs
+
+    @objs.setter
+    def objs(self, value: list[KlpObject]) -> None:
+        self._objs = value
+
+    @property
+    def states(self) -> list[KlpState]:
+        if self._states is None:
+            by_id = {st.id: st for st in self.spec.states}
+            self._states = [KlpState(st, by_id[st.id]) for st in self._s.states]
+        return self._states
+
+    @states.setter
+    def states(self, value: list[KlpState]) -> None:
+        self._states = value
 
     @classmethod
     def early(cls, spec: PatchSpec) -> KlpPatch:
@@ -288,24 +334,37 @@ class KlpPatch:
         return self.mod
 
     def freeze(self) -> PatchS:
-        return PatchS(self.mod, self.enabled, self.forced, tuple(o.freeze() for o in self.objs),
-                      tuple(s.freeze() for s in self.states), self.replace)
+        s = self._s
+        objs = s.objs if self._objs is None else tuple(o.freeze() for o in self._objs)
+        states = s.states if self._states is None else tuple(st.freeze() for st in self._states)
+        if (objs == s.objs and states == s.states and self.enabled == s.enabled and self.forced == s.forced
+                and self.replace == s.replace and self.mod == s.mod):
+            return s
+        return PatchS(self.mod, self.enabled, self.forced, objs, states, self.replace)
 
 
 class Module:
-    __slots__ = ("klp_alive", "name", "params", "pinned", "priv", "state")
+    __slots__ = ("_params0", "_s", "klp_alive", "name", "params", "pinned", "priv", "state")
 
     def __init__(self, s: ModS) -> None:
+        self._s = s
         self.name = s.name
         self.state = s.state
         self.klp_alive = s.klp_alive
-        self.params = dict(s.params)
+        self._params0 = dict(s.params)
+        self.params = dict(self._params0)
         self.pinned = s.pinned
         self.priv = list(s.priv)
 
     def freeze(self) -> ModS:
-        return ModS(self.name, self.state, self.klp_alive, tuple(sorted(self.params.items())), self.pinned,
-                    tuple(self.priv))
+        s = self._s
+        priv = tuple(self.priv)
+        same_params = self.params == self._params0
+        if (same_params and self.state == s.state and self.klp_alive == s.klp_alive and self.pinned == s.pinned
+                and priv == s.priv and self.name == s.name):
+            return s
+        params = s.params if same_params else tuple(sorted(self.params.items()))
+        return ModS(self.name, self.state, self.klp_alive, params, self.pinned, priv)
 
 
 class Task:
@@ -340,6 +399,7 @@ class Kernel:
     """The working copy of the kernel state for one step, plus the step's log."""
 
     __slots__ = (
+        "_s",
         "env",
         "fail_at",
         "fault_points",
@@ -365,6 +425,7 @@ class Kernel:
     @classmethod
     def thaw(cls, s: KState, env: Env, faults: frozenset[str] = frozenset(), fail_at: Any = None) -> Kernel:
         k = cls()
+        k._s = s
         k.env = env
         k.faults = faults
         k.fail_at = fail_at
@@ -383,16 +444,20 @@ class Kernel:
         return k
 
     def freeze(self) -> KState:
+        s = self._s
+        patches = tuple(p.freeze() for p in self.patches)
+        modules = tuple(self.modules[n].freeze() for n in sorted(self.modules))
+        tasks = tuple(t.freeze() for t in self.tasks)
         return KState(
-            tuple(p.freeze() for p in self.patches),
+            s.patches if patches == s.patches else patches,
             self.transition.mod if self.transition is not None else None,
             self.target,
-            tuple(self.modules[n].freeze() for n in sorted(self.modules)),
-            tuple(sorted((o, i, d) for (o, i), d in self.shadows.items())),
-            tuple(t.freeze() for t in self.tasks),
-            tuple(sorted(self.gone)),
-            tuple(sorted(self.world.items())),
-            tuple(self.ghost),
+            s.modules if modules == s.modules else modules,
+            _same_or_sorted(s.shadows, {(o, i, d) for (o, i), d in self.shadows.items()}),
+            s.tasks if tasks == s.tasks else tasks,
+            _same_or_sorted(s.gone, self.gone),
+            s.world if _dict_unchanged(self.world, s.world) else tuple(sorted(self.world.items())),
+            s.ghost if tuple(self.ghost) == s.ghost else tuple(self.ghost),
         )
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -443,6 +508,20 @@ class Kernel:
             return False
         self.fault_points.append(point)
         return point == self.fail_at
+
+
+def _same_or_sorted(old: tuple[Any, ...], new: set[Any]) -> tuple[Any, ...]:
+    """The old sorted tuple when it holds the same items (sharing it saves memory), else a new one."""
+    if len(old) == len(new) and all(x in new for x in old):
+        return old
+    return tuple(sorted(new))
+
+
+_MISSING = object()
+
+
+def _dict_unchanged(d: dict[Any, Any], items: tuple[tuple[Any, Any], ...]) -> bool:
+    return len(d) == len(items) and all(d.get(k, _MISSING) == v for k, v in items)
 
 
 # --------------------------------------------------------------------------------------------------

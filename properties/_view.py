@@ -22,18 +22,30 @@ LAST = ("release", "post_unpatch")       # takes it out
 STATE_CALLBACKS = FIRST + SECOND + THIRD + LAST
 
 
+_last: list[Any] = [None, (), (), ()]   # the last log split into (events, state events, object events)
+
+
+def _split(log: tuple[Any, ...]) -> list[Any]:
+    """Split a step's log once; every rule of the same step reuses it (the engine checks them in a row)."""
+    if _last[0] is not log:
+        evs = tuple(e for e in log if not isinstance(e, str) and hasattr(e, "callback"))
+        _last[:] = [log, evs, tuple(e for e in evs if getattr(e, "state", None) is not None),
+                    tuple(e for e in evs if getattr(e, "object", None) is not None)]
+    return _last
+
+
 def events(log: tuple[Any, ...]) -> Iterator[Any]:
     """The structured events of a step's log (callbacks, shadow frees)."""
-    return (e for e in log if not isinstance(e, str) and hasattr(e, "callback"))
+    return iter(_split(log)[1])
 
 
 def state_events(log: tuple[Any, ...]) -> Iterator[Any]:
     """Per-state callbacks and shadow frees (events that name a state id)."""
-    return (e for e in events(log) if getattr(e, "state", None) is not None)
+    return iter(_split(log)[2])
 
 
 def object_events(log: tuple[Any, ...]) -> Iterator[Any]:
-    return (e for e in events(log) if getattr(e, "object", None) is not None)
+    return iter(_split(log)[3])
 
 
 def world(s: Any) -> dict[Any, Any]:
