@@ -20,7 +20,8 @@ API" <20250115082431.5550-{1..20}-pmladek@suse.com>; what each module prints and
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from ._fixtures import SHADOW_NULL, Fixtures, ModuleFixture, param, upstream_fixtures
 from ._kernel import klp_ftrace_handler, klp_shadow_alloc, klp_shadow_get, klp_shadow_set
@@ -59,7 +60,7 @@ def _pe(err: int) -> str:
 # -- test_klp_speaker.c ------------------------------------------------------------------------------
 
 
-def speaker_welcome(k: Kernel, speaker: str, context: str, patch_state: Optional[int]) -> None:
+def speaker_welcome(k: Kernel, speaker: str, context: str, patch_state: int | None) -> None:
     """A call of speaker_welcome(context) from a task in patch_state: the original or a livepatch's."""
     impl = klp_ftrace_handler(k, speaker, "speaker_welcome", patch_state)
     if impl is None:
@@ -133,12 +134,12 @@ class Speaker(ModuleFixture):
         for task in self._workers(k):
             k.tasks.remove(task)
 
-    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> Optional[int]:
+    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> int | None:
         if name == "block_doors":
             return self.block_doors_set(k, mod, value.strip() in ("1", "Y", "y", "true"))
         return None
 
-    def param_read(self, k: Kernel, mod: Module, name: str) -> Optional[str]:
+    def param_read(self, k: Kernel, mod: Module, name: str) -> str | None:
         if name == "welcome":
             speaker_welcome(k, self.name, "", None)
             return ""
@@ -182,7 +183,7 @@ class SpeakerLivepatch(ModuleFixture):
         states = tuple(StateSpec(i, 1, False, True, ALL_STATE_CALLBACKS, True) for i in ids)
         return PatchSpec(self.name, bool(p.get("replace", False)), objs, states, self)
 
-    def _applause(self, k: Kernel, func: str, id: int, text: Optional[str]) -> None:
+    def _applause(self, k: Kernel, func: str, id: int, text: str | None) -> None:
         """set_applause() / unset_applause() / check_applause(): the shadow variable must exist."""
         if klp_shadow_get(k, SHADOW_NULL, id) is None:
             k.pr(self.name, f"{func}: failed to get shadow variable with the applause description: {id}")
@@ -216,7 +217,7 @@ class SpeakerLivepatch(ModuleFixture):
     def shadow_dtor(self, k: Kernel, patch_name: str, state_id: int, obj: Any, data: Any) -> None:
         k.pr(patch_name, f"applause_shadow_dtor: freeing applause {data} (nope)")
 
-    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> Optional[int]:
+    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> int | None:
         return None   # every parameter is 0400
 
 
@@ -261,7 +262,7 @@ class StateV1(ModuleFixture):
     def shadow_dtor(self, k: Kernel, patch_name: str, state_id: int, obj: Any, data: Any) -> None:
         k.pr(patch_name, "shadow_conosle_loglevel_dtor: freeing space for the stored console_loglevel")
 
-    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> Optional[int]:
+    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> int | None:
         return 0 if name in ("state_block_disable", "no_state") else None   # read only at init
 
 

@@ -34,7 +34,7 @@ Left out:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ._config import Config, PatchConfig, StateConfig
 from ._fixtures_v1 import v1_fixtures
@@ -76,7 +76,7 @@ LOG = "livepatch"
 # -- state.c ---------------------------------------------------------------------------------------
 
 
-def klp_get_state(patch: KlpPatch, id: int) -> Optional[KlpState]:
+def klp_get_state(patch: KlpPatch, id: int) -> KlpState | None:
     """klp_get_state(): the patch's state with this id, or None."""
     for state in klp_for_each_state(patch):
         if state.id == id:
@@ -84,7 +84,7 @@ def klp_get_state(patch: KlpPatch, id: int) -> Optional[KlpState]:
     return None
 
 
-def klp_get_prev_state(k: Kernel, id: int) -> Optional[KlpState]:
+def klp_get_prev_state(k: Kernel, id: int) -> KlpState | None:
     """klp_get_prev_state(): the newest state with this id among the patches before the transition patch."""
     last_state = None
     if k.transition is None:  # WARN_ON_ONCE
@@ -576,7 +576,7 @@ def force_store(k: Kernel, patch: KlpPatch) -> int:
     return 0
 
 
-def klp_cleanup_module_patches_limited(k: Kernel, mod: Module, limit: Optional[KlpPatch]) -> None:
+def klp_cleanup_module_patches_limited(k: Kernel, mod: Module, limit: KlpPatch | None) -> None:
     """klp_cleanup_module_patches_limited(): revert the module's objects of the patches before limit."""
     for patch in klp_for_each_patch(k):
         if patch is limit:
@@ -606,7 +606,6 @@ def klp_module_coming(k: Kernel, mod: Module) -> int:
             ret = klp_patch_object(k, patch, obj)
             if ret:
                 k.pr(LOG, f"failed to apply patch '{patch.mod}' to module '{mod.name}' ({ret})")
-                break
             break
         else:
             continue
