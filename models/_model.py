@@ -11,7 +11,9 @@ entry point a user or the scheduler can trigger, every nondeterministic outcome 
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
@@ -246,6 +248,7 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
         preset: {prop: ExpectedVerdict(verdict, reason) for prop, (verdict, reason) in props.items()}
         for preset, props in (expected or {}).items()
     }
+    manifest.update(scope_manifest(name, ExpectedVerdict))
     from . import _harness
 
     return ModelDef(
@@ -260,6 +263,24 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
         scope=lambda spec: scope_configs(spec, name, features),
         replay=lambda path, check: _harness.replay_file(variant, name, path, check),
     )
+
+
+def scope_manifest(name: str, verdict: Any) -> dict[str, dict[str, Any]]:
+    """The recorded verdicts of the model's scope configurations (models/manifests/<name>.json).
+
+    ``scopes[spec][configuration]`` lists the properties that configuration violates; ``reasons[property]``
+    says why in one line. Written by scripts/record_scope_manifest.py and reviewed by hand.
+    """
+    path = Path(__file__).parent / "manifests" / f"{name}.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    reasons = data.get("reasons", {})
+    out: dict[str, dict[str, Any]] = {}
+    for configs in data.get("scopes", {}).values():
+        for config, props in configs.items():
+            out[config] = {p: verdict("violated", reasons.get(p, "recorded")) for p in props}
+    return out
 
 
 def build(variant: ModuleType, config: Config) -> KlpModel:

@@ -590,8 +590,6 @@ NEWER_RELEASED = ("klp_release_obsolete_states walks newer patches too: a revers
                   "patch releases (and frees the shadow of) a state a newer non-replace patch keeps")
 SHARED_LEAK = ("two non-replace patches share a state that a replace drops: each finds it in the other, so "
                "nobody releases it and its shadow variables leak")
-DISABLE_OBSOLETE = ("by design: a replace that drops a state runs the old patch's disable at the start of "
-                    "the transition, while the old patch is still enabled")
 KEEPS_ALL = "the replace patch of this preset carries every state of the others"
 ONE_STATE = "each patch has one state: no setup can fail after another one succeeded"
 
@@ -609,7 +607,7 @@ MODEL = make_model_def(
                  "released-on-leave": ("violated", SHARED_LEAK),
                  "set-up-while-held": ("violated", NEWER_RELEASED),
                  "release-only-when-gone": ("violated", NEWER_RELEASED),
-                 "no-callback-on-kept-state": ("violated", DISABLE_OBSOLETE),
+                 "no-callback-on-kept-state": ("violated", NEWER_RELEASED),
                  "shadow-freed-on-leave": ("violated", SHARED_LEAK),
                  "shadow-free-once": ("violated", UNGUARDED_FREE),
                  "reversal-restores": ("violated", NO_REENABLE_SHORT),
@@ -617,12 +615,10 @@ MODEL = make_model_def(
         "modules": {"shadow-free-once": ("violated", UNGUARDED_FREE),
                     "reach-replace-drops-state": ("unreachable", KEEPS_ALL)},
         "speaker": {"state-lifecycle": ("violated", NO_REENABLE),
-                    "no-callback-on-kept-state": ("violated", DISABLE_OBSOLETE),
                     "shadow-free-once": ("violated", UNGUARDED_FREE),
                     "reversal-restores": ("violated", NO_REENABLE_SHORT),
                     "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
         "state": {"state-lifecycle": ("violated", NO_REENABLE),
-                  "no-callback-on-kept-state": ("violated", DISABLE_OBSOLETE),
                   "reversal-restores": ("violated", NO_REENABLE_SHORT),
                   "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
     },

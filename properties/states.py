@@ -94,14 +94,27 @@ def release_only_when_gone(before: Any, label: Any, log: tuple[Any, ...], after:
     return not any(e.callback in v.LAST and v.held(after, e.state) for e in v.state_events(log))
 
 
+def _being_replaced(s: Any, name: str) -> bool:
+    """The patch is listed before a replace patch whose patching transition is pending."""
+    t = v.patch(s, s.transition) if s.transition is not None else None
+    if t is None or not t.replace or s.target != v.PATCHED:
+        return False
+    names = [p.mod for p in s.patches]
+    return names.index(name) < names.index(t.mod)
+
+
 def no_callback_on_kept_state(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
-    """No state callback runs for a state that an enabled patch holds before and after the step."""
+    """No state callback runs for a state that an enabled patch holds before and after the step and keeps.
+
+    A patch that a pending atomic replace is taking away does not keep its states.
+    """
     touched = {e.state for e in v.state_events(log) if e.callback in v.STATE_CALLBACKS}
     for sid in touched:
         for p in before.patches:
             q = v.patch(after, p.mod)
             if (q is not None and p.enabled and q.enabled and p.mod != before.transition
-                    and p.mod != after.transition and any(st.id == sid for st in p.states)):
+                    and p.mod != after.transition and any(st.id == sid for st in p.states)
+                    and not _being_replaced(before, p.mod) and not _being_replaced(after, p.mod)):
                 return False
     return True
 
