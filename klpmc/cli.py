@@ -19,6 +19,7 @@ import click
 from klpmc import __version__, registry
 from klpmc.engine import ModelError, Progress, ReplayError, Result, check
 from klpmc.output import (
+    SVG_HINT,
     PropertyReport,
     Report,
     format_report,
@@ -177,6 +178,7 @@ def check_cmd(
     bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     reports: list[Report] = []
+    written: list[Path] = []
     width = max(len(name) for name, _, _ in configs)
     for name, cfg, notes in configs:
         report = _run_one(mdef, source, name, cfg, notes, props, bounds, display)
@@ -184,9 +186,11 @@ def check_cmd(
         if not as_json:  # as each run ends: a long scope shows its progress
             click.echo(format_scope_line(report, width) if source == "scope" else format_report(report))
         if out is not None:
-            write_artifacts(out, report, per_config=source == "scope")
+            written += write_artifacts(out, report, per_config=source == "scope")
         if report.result.stop_reason == "interrupted":
             break  # Ctrl-C ends a whole scope, not one configuration of it
+    if written and shutil.which("dot") is None:
+        click.echo(SVG_HINT, err=True)
     if as_json:
         if source == "scope":
             obj: dict[str, Any] = {

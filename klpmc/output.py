@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from klpmc.engine import Model, PropertyResult, Result, Step
+from klpmc.engine import Label, Model, PropertyResult, Result, Step
 from klpmc.registry import ExpectedVerdict
 
 __all__ = [
     "ARTIFACT_WRITERS",
+    "SVG_HINT",
     "PropertyReport",
     "Report",
+    "command_of",
+    "command_of_label",
     "format_report",
     "format_scope_line",
     "format_scope_total",
@@ -74,10 +77,15 @@ class Report:
         return tuple(p for p in self.properties if not p.ok)
 
 
+def command_of_label(model: Model, label: Label) -> str | None:
+    """The shell command a person types for a step with this label, if the model says."""
+    command: Callable[[Any], str | None] | None = getattr(model, "command", None)
+    return command(label) if command is not None else None
+
+
 def command_of(model: Model, step: Step) -> str | None:
     """The shell command a person types for this step, if the model says."""
-    command: Callable[[Any], str | None] | None = getattr(model, "command", None)
-    return command(step.label) if command is not None else None
+    return command_of_label(model, step.label)
 
 
 def step_json(model: Model, step: Step) -> dict[str, Any]:
@@ -254,12 +262,38 @@ def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
 ArtifactWriter = Callable[[Path, Report, PropertyReport], None]
 
 
+SVG_HINT = "klpmc: no SVG pictures: Graphviz's dot is not on PATH (apt-get install graphviz)"
+
+
 def _write_trace_json(folder: Path, report: Report, prop: PropertyReport) -> None:
     steps = trace_json(report.model, prop.result)
     (folder / "trace.json").write_text(json.dumps(steps, indent=2) + "\n")
 
 
-ARTIFACT_WRITERS: list[ArtifactWriter] = [_write_trace_json]
+def _write_trace_itf(folder: Path, report: Report, prop: PropertyReport) -> None:
+    """``trace.itf.json``: the trace in the Informal Trace Format (`klpmc.itf`)."""
+    from klpmc.itf import trace_itf  # itf imports this module
+
+    r = prop.result
+    assert r.trace is not None
+    obj = trace_itf(
+        report.model,
+        r.trace,
+        source=f"klpmc {report.model_name} ({report.source} {report.config_name})",
+        description=f"{r.name} ({r.kind}) {r.verdict}: {r.prop.description}",
+    )
+    (folder / "trace.itf.json").write_text(json.dumps(obj, indent=1) + "\n")
+
+
+def _write_trace_graph(folder: Path, report: Report, prop: PropertyReport) -> None:
+    """``trace.{dot,graphml,graph.json,svg}``: the trace's states and steps with the branches out of them."""
+    from klpmc import graphs  # networkx only when --out asks for it
+
+    assert prop.result.trace is not None
+    graphs.write_graph(graphs.trace_graph(report.model, prop.result.trace), folder, "trace")
+
+
+ARTIFACT_WRITERS: list[ArtifactWriter] = [_write_trace_json, _write_trace_itf, _write_trace_graph]
 
 
 def _folder_name(name: str) -> str:
