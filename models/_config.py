@@ -141,7 +141,7 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
         users = FIELD_USERS.get(field_name)
         if users and not any(u in features for u in users) and field_name not in used:
             used.add(field_name)
-            notes.append(f"note: field '{field_name}' ({where}) is not used by model '{model}'")
+            notes.append(f"field '{field_name}' ({where}) is not used by model '{model}'")
 
     patches = []
     raw_patches = data.get("patch", [])
