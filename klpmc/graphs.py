@@ -6,7 +6,7 @@ This is the one module that imports networkx (STYLE rule 12); the CLI imports it
 * nodes ``s0, s1, ...`` with ``label`` (a short summary: the model's ``describe(state)`` if it has one,
   else ``str(state)`` cut short), ``state`` (the whole ``str(state)``) and ``kind`` (``init``, ``trace``,
   ``branch``; ``state`` in a whole state graph) and, in a whole state graph, ``depth`` and ``frontier``
-  (a state the bounded search kept but did not expand);
+  (a state with a step to a state that a bounded search left out);
 * edges with ``action`` (the label as a call), ``command`` (what a person types, or ""), ``log`` (the kernel
   log lines, one per line), ``events`` (JSON of the structured events) and ``kind`` (``trace``, ``branch``,
   ``step``).
@@ -110,7 +110,7 @@ def state_graph(model: Model, max_states: int) -> tuple[Any, bool]:
     """Every reachable state, breadth-first, up to ``max_states`` of them: (graph, complete).
 
     A separate BFS from the engine's (which keeps no labels or edges); states found past the bound are
-    left out with their edges, and the states kept but not expanded are marked ``frontier``.
+    left out with their edges, and a state with a step to one of them is marked ``frontier``.
     """
     g = nx.MultiDiGraph(kind="states")
     ids: dict[Any, str] = {}
@@ -127,7 +127,7 @@ def state_graph(model: Model, max_states: int) -> tuple[Any, bool]:
             return None
         ids[state] = f"s{len(ids)}"
         g.add_node(
-            ids[state], label=_summary(model, state), state=str(state), kind=kind, depth=depth, frontier=True
+            ids[state], label=_summary(model, state), state=str(state), kind=kind, depth=depth, frontier=False
         )
         queue.append((state, depth))
         return ids[state]
@@ -139,10 +139,11 @@ def state_graph(model: Model, max_states: int) -> tuple[Any, bool]:
     while queue:
         state, depth = queue.popleft()
         source = ids[state]
-        g.nodes[source]["frontier"] = False
         for label, succ, log in model.next_steps(state):
             target = add(succ, depth + 1, "state")
-            if target is not None:
+            if target is None:
+                g.nodes[source]["frontier"] = True
+            else:
                 g.add_edge(source, target, key=str(label), **_edge_attrs(model, label, log, "step"))
     g.graph["complete"] = complete
     return g, complete

@@ -14,7 +14,7 @@ import pytest
 from toys import Graph
 
 from klpmc import cli, graphs, registry
-from klpmc.engine import Trace, replay
+from klpmc.engine import Trace, check, replay
 from klpmc.itf import encode, trace_itf
 
 HAVE_DOT = shutil.which("dot") is not None
@@ -134,3 +134,61 @@ def test_svg_parses(tmp_path: Path) -> None:
     assert tmp_path / "t.svg" in written
     root = ET.parse(tmp_path / "t.svg").getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+# --------------------------------------------------------------------------------------------------------
+# klpmc graph: the whole reachable state graph
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_graph_matches_the_engine(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, "graph", "v1", "--preset", "small", "--out", str(tmp_path))
+    assert code == 0
+    assert out.startswith("v1 (preset small): 60 states, 144 transitions, complete\n")
+    mdef = registry.get_model("v1")
+    stats = check(mdef.build(mdef.preset("small").config), []).stats
+    g = nx.read_graphml(tmp_path / "graph.graphml")
+    assert (g.number_of_nodes(), g.number_of_edges()) == (stats.states, stats.transitions)
+    assert max(d["depth"] for _, d in g.nodes(data=True)) == stats.depth
+    assert not any(d["frontier"] for _, d in g.nodes(data=True))
+    linked = graphs.read_node_link(tmp_path / "graph.graph.json")
+    assert (linked.number_of_nodes(), linked.number_of_edges()) == (stats.states, stats.transitions)
+    assert {d["action"] for _, _, d in linked.edges(data=True)} >= {"klp_enable_patch(P1)"}
+    assert (tmp_path / "graph.svg").is_file() == HAVE_DOT
+
+
+def test_graph_bounded_and_limits(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = _run(capsys, "graph", "v1", "--max-states", "10", "--out", str(tmp_path / "a"))
+    assert code == 0 and "10 states" in out and "PARTIAL" in out
+    g = nx.read_graphml(tmp_path / "a" / "graph.graphml")
+    assert g.number_of_nodes() == 10 and any(d["frontier"] for _, d in g.nodes(data=True))
+    monkeypatch.setattr(graphs, "GRAPH_LIMIT", 20)
+    code, out, err = _run(capsys, "graph", "v1", "--out", str(tmp_path / "b"))
+    assert (code, out) == (2, "")
+    assert err == (
+        "klpmc: the state graph of v1 (preset small) has more than 20 states; "
+        "--max-states N writes its first N states\n"
+    )
+    assert not (tmp_path / "b").exists()
+    monkeypatch.setattr(graphs, "SVG_LIMIT", 5)
+    code, out, err = _run(capsys, "graph", "v1", "--max-states", "8", "--out", str(tmp_path / "c"))
+    assert code == 0 and not (tmp_path / "c" / "graph.svg").exists()
+    assert (tmp_path / "c" / "graph.dot").is_file() and (tmp_path / "c" / "graph.graphml").is_file()
+    assert err.startswith("klpmc: no SVG picture: 8 states are more than 5") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["graph", "v1"], "klpmc: Missing option '--out'"),
+        (["graph", "v1", "--preset", "nope", "--out", "x"], "klpmc: unknown preset 'nope' for model 'v1'"),
+        (["graph", "nope", "--out", "x"], "klpmc: unknown model 'nope'"),
+        (["graph", "v1", "--preset", "small", "--config", "a.toml", "--out", "x"], "klpmc: --preset, --config"),
+        (["graph", "v1", "--max-states", "0", "--out", "x"], "klpmc: Invalid value for '--max-states'"),
+    ],
+)
+def test_graph_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, err
