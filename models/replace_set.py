@@ -22,6 +22,11 @@ How a configuration's ``replace`` maps to a set: see klp_replace_set(). A patch 
 it; otherwise replace=true is the default set 0 and replace=false a set of its own (the v2 selftests turned
 replace=1 into "the same set as the old patch" and replace=0 into "another set").
 
+What the checker finds: none of v1's two bugs can happen here. One patch per set is stable at a time, so a
+replace never has a newer patch of its own set when its disable is reversed, and never replaces two patches
+that share a state; state ids are not shared across sets. The price is reachability: with replace=false a set
+of its own, two patches can no longer share a state (reach-state-shared is unreachable outside one set).
+
 Left out:
 - v2's refusal of two sets patching the same function (klp_find_func() across sets): every patch of a
   generic configuration patches vmlinux_func, so the rule would forbid every configuration with two sets;

@@ -15,6 +15,14 @@ Names: a state callback exists when its canonical name (setup/enable/disable/rel
 state's spec; pre_patch_succeeded is `KlpState.succeeded`; the static bool
 klp_states_pre_unpatch_replaced_called is ``k.ghost[REPLACED_CALLED]``; its WARN_ON is an event.
 
+What the checker finds (manifest reasons; models/refcount.py has the fix and the smallest traces):
+- The *_replaced() helpers walk every other patch, not only the older ones that klp_unpatch_replaced_patches()
+  takes away. When the disable of a replace patch that is not the newest is reversed, complete(PATCHED) runs
+  post_unpatch and frees the shadow variables of the states of newer patches, which stay enabled.
+- A state shared by two patches that one atomic replace drops is never released: each old patch sees the other
+  in is_state_in_other_patches(), so neither runs pre_unpatch/post_unpatch, and the shadow variables leak (the
+  leak the Sashiko review of the replace_set RFC reported).
+
 Left out:
 - Task switching is one event, `klp_try_complete_transition()`, that may happen whenever a transition is
   pending; only the tasks a test module puts to sleep in a patched function are tracked one by one
