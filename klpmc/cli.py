@@ -22,9 +22,11 @@ from klpmc.output import (
     SVG_HINT,
     PropertyReport,
     Report,
+    command_of_label,
     format_report,
     format_scope_line,
     format_scope_total,
+    format_stats,
     report_json,
     write_artifacts,
 )
@@ -270,6 +272,79 @@ def graph_cmd(model: str, preset: str | None, config: Path | None, out: Path, ma
     elif shutil.which("dot") is None:
         click.echo(SVG_HINT, err=True)
     return 0
+
+
+def _same_config(ma: ModelDef, mb: ModelDef, preset: str | None, config: Path | None) -> tuple[str, Any, Any]:
+    """(what, config of A, config of B): the same preset or configuration file, read by each model."""
+    if config is not None:
+        _, [(name, cfg_a, _)] = _configs(ma, None, config, None)
+        _, [(_, cfg_b, _)] = _configs(mb, None, config, None)
+        return f"config {name}", cfg_a, cfg_b
+    name = ma.default_preset if preset is None else preset
+    return f"preset {name}", ma.preset(name).config, mb.preset(name).config
+
+
+def format_verdicts_side_by_side(a: Report, b: Report) -> list[str]:
+    """Properties of either model with each model's verdict ('-' where it does not have the property)."""
+    verdicts_a = {p.result.name: p.result for p in a.properties}
+    verdicts_b = {p.result.name: p.result for p in b.properties}
+    names = list(verdicts_a) + [n for n in verdicts_b if n not in verdicts_a]
+    rows = [("property", "kind", a.model_name, b.model_name, "")]
+    for n in names:
+        ra, rb = verdicts_a.get(n), verdicts_b.get(n)
+        either = ra if ra is not None else rb
+        kind = either.kind if either is not None else ""
+        va = ra.verdict if ra is not None else "-"
+        vb = rb.verdict if rb is not None else "-"
+        rows.append((n, kind, va, vb, "differs" if ra is not None and rb is not None and va != vb else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return [
+        ("  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4]).rstrip()
+        for r in rows
+    ]
+
+
+@cli.command("diff")
+@click.argument("model_a")
+@click.argument("model_b")
+@click.option("--preset", help="Run both on this preset (default: MODEL_A's default preset).")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Run both on a TOML file.")
+@click.option("--max-states", type=click.IntRange(min=1), help="Explore at most N state pairs.")
+@click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Report at most N distinguishing traces.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def diff_cmd(
+    model_a: str, model_b: str, preset: str | None, config: Path | None, max_states: int | None, limit: int,
+    quiet: bool,
+) -> int:
+    """Compare two models on one configuration: verdicts side by side, then the shortest traces after
+    which they behave differently.  Exit 0 when nothing differs, 1 when something does."""
+    from klpmc.diff import DEFAULT_MAX_PAIRS, distinguish, format_distinction
+
+    ma, mb = registry.get_model(model_a), registry.get_model(model_b)
+    what, cfg_a, cfg_b = _same_config(ma, mb, preset, config)
+    display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
+    source, name = what.split(" ", 1)
+    reports = []
+    for mdef, cfg in ((ma, cfg_a), (mb, cfg_b)):
+        props = registry.select_properties(mdef)
+        reports.append(_run_one(mdef, source, name, cfg, [], props, {}, display))
+    report_a, report_b = reports
+    names = (ma.name, mb.name) if ma.name != mb.name else (f"{ma.name} (A)", f"{mb.name} (B)")
+    click.echo(f"{ma.name} vs {mb.name} ({what})")
+    click.echo("\n".join(format_verdicts_side_by_side(report_a, report_b)))
+    for n, r in zip(names, reports, strict=True):
+        click.echo(f"{n}: {format_stats(r.result)}")
+    click.echo()
+    found = distinguish(
+        report_a.model, report_b.model, max_pairs=max_states or DEFAULT_MAX_PAIRS, limit=limit
+    )
+    click.echo("\n".join(format_distinction(found, names, lambda label: command_of_label(report_a.model, label),
+                                            limit)))
+    same_verdicts = report_a.result.verdicts().items() <= {**report_a.result.verdicts(),
+                                                           **report_b.result.verdicts()}.items()
+    differs = bool(found.differences) or not found.complete or not same_verdicts
+    return 1 if differs else 0
 
 
 # --------------------------------------------------------------------------------------------------------
