@@ -111,7 +111,6 @@ FIELD_USERS = {
     "block_disable": ("block_disable",),
     "is_shadow": ("shadow_states",),
     "replace_set": ("replace_set",),
-    "objects": ("object_callbacks",),
 }
 
 

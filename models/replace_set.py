@@ -649,9 +649,7 @@ SETS = Config(
      PatchConfig("P3", False, ("vmlinux",), (StateConfig(3, 1, False, True),), replace_set=1)),
     faults=frozenset({"setup"}), reverse=True)
 
-# Manifest reasons. CAT_*: the catalogue's rule, not the model, is at fault.
-CAT_KEPT = ("catalogue: the patches a replace takes away stay enabled in its transition; their pre_unpatch of "
-            "a dropped state, or post_patch when the replace is reversed, counts as a callback on a kept state")
+# Manifest reasons.
 ONE_STATE = "each patch of the preset has one state, so no setup can fail after another one succeeded"
 
 OWN_SET = "v2 rules: replace=false is a set of its own and two sets may not share a state id"
@@ -667,7 +665,6 @@ EXPECTED = {
     "modules": {"reach-replace-drops-state": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
                 "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; P2 is refused beside P1"),
                 "reach-state-shared": ("unreachable", OWN_SET)},
-    "sets": {"no-callback-on-kept-state": ("violated", CAT_KEPT)},
     "selftest": {"reach-replace-drops-state": ("unreachable", OWN_SET + "; livepatch2 (set 0) is refused"),
                  "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; livepatch2 (set 0) is refused"),
                  "reach-setup-fails-after-success": ("unreachable", "pre_patch_ret fails the first state"),

@@ -95,9 +95,9 @@ def release_only_when_gone(before: Any, label: Any, log: tuple[Any, ...], after:
 
 
 def _being_replaced(s: Any, name: str) -> bool:
-    """The patch is listed before a replace patch whose patching transition is pending."""
+    """The patch is listed before a replace patch in transition: it is being replaced, or (reversed) kept."""
     t = v.patch(s, s.transition) if s.transition is not None else None
-    if t is None or not t.replace or s.target != v.PATCHED:
+    if t is None or not t.replace:
         return False
     names = [p.mod for p in s.patches]
     return names.index(name) < names.index(t.mod)
@@ -106,7 +106,8 @@ def _being_replaced(s: Any, name: str) -> bool:
 def no_callback_on_kept_state(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
     """No state callback runs for a state that an enabled patch holds before and after the step and keeps.
 
-    A patch that a pending atomic replace is taking away does not keep its states.
+    A patch that a pending atomic replace is taking away does not keep its states; when that replace is
+    reversed, giving the states back (the undo of their disable) is part of the same exchange.
     """
     touched = {e.state for e in v.state_events(log) if e.callback in v.STATE_CALLBACKS}
     for sid in touched:

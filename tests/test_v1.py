@@ -21,8 +21,6 @@ from klpmc.registry import get_model, select_properties
 DATA = Path(__file__).parent / "data"
 SHARED = sorted((DATA / "series").glob("v1__*.txt"))
 EXTRA = sorted((DATA / "series-extra").glob("v1__*.txt"))
-# a catalogue rule every state model breaks for a reason of the rule (see the manifests' CAT_KEPT)
-CATALOGUE_ISSUES = {"no-callback-on-kept-state"}
 # replace-set keeps these two logs apart by design: replace=false is a set of its own (see klp_replace_set)
 REPLACE_SET_DIFFERS = {"v1__test-state-callbacks__07_atomic_replace",
                        "v1__test-livepatch__03_atomic_replace_livepatch"}
@@ -110,13 +108,13 @@ def test_blocked_worker_runs_the_version_of_its_patch_state() -> None:
         "livepatch: 'test_klp_speaker_livepatch': patching complete"]
 
 
-# (model, preset): (distinct states, transitions, depth, {violated property: shortest trace length}); the
-# trace lengths of CATALOGUE_ISSUES are left out: that rule is being reworked, its verdict is still pinned
+# (model, preset): (distinct states, transitions, depth, {violated property: shortest trace length})
 PINNED = {
     ("v1", "small"): (60, 144, 9, {}),
     ("v1", "drop"): (760, 2418, 20, {"state-lifecycle": 7, "release-after-setup": 14, "released-on-leave": 6,
                                      "set-up-while-held": 7, "release-only-when-gone": 7, "shadow-freed-on-leave": 6,
-                                     "shadow-free-once": 7, "reversal-restores": 7}),
+                                     "shadow-free-once": 7, "reversal-restores": 7,
+                                     "no-callback-on-kept-state": 7}),
     ("v1", "modules"): (354, 1584, 14, {}),
     ("v1", "selftest"): (921, 3981, 16, {}),
     ("refcount", "small"): (60, 144, 9, {}),
@@ -142,7 +140,7 @@ def test_pinned_counts_and_verdicts(model: str, preset: str) -> None:
     assert (result.stats.states, result.stats.transitions, result.stats.depth) == (states, transitions, depth)
     assert result.complete
     got = {r.name: len(r.trace.steps) for r in result.properties
-           if r.verdict == "violated" and r.trace and r.name not in CATALOGUE_ISSUES}
+           if r.verdict == "violated" and r.trace}
     assert got == violated
     manifest = mdef.expected.get(preset, {})
     for r in result.properties:
@@ -181,7 +179,7 @@ def test_v1_finding_and_refcount_fix(spec: str, name: str, prop: str, length: in
 
 def _holds_on_scope(model: str, spec: str) -> dict[str, list[str]]:
     mdef = get_model(model)
-    props = [p for p in select_properties(mdef) if p.kind != "sometimes" and p.name not in CATALOGUE_ISSUES]
+    props = [p for p in select_properties(mdef) if p.kind != "sometimes"]
     broken: dict[str, list[str]] = {}
     for name, config in mdef.scope(spec):
         for r in check(mdef.build(config), props).properties:
@@ -196,8 +194,8 @@ def test_refcount_holds_on_scope_2_2() -> None:
 
 def test_v1_breaks_on_scope_2_2() -> None:
     broken = _holds_on_scope("v1", "patches=2,states=2")
-    assert sorted(broken) == ["release-only-when-gone", "released-on-leave", "reversal-restores",
-                              "set-up-while-held", "shadow-free-once", "state-lifecycle"]
+    assert sorted(broken) == ["no-callback-on-kept-state", "release-only-when-gone", "released-on-leave",
+                              "reversal-restores", "set-up-while-held", "shadow-free-once", "state-lifecycle"]
     assert "P1r{} P2{1}" in broken["release-only-when-gone"]
 
 
