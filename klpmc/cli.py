@@ -347,6 +347,50 @@ def diff_cmd(
     return 1 if differs else 0
 
 
+@cli.command("coverage")
+@click.argument("model")
+@click.option("--preset", "presets", multiple=True, help="Run this preset (repeatable; default: the default).")
+@click.option("--all-presets", is_flag=True, help="Run every preset; report what none of them reached.")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Run a TOML configuration.")
+@click.option("--max-states", type=click.IntRange(min=1), help="Stop each run after N distinct states.")
+def coverage_cmd(
+    model: str, presets: tuple[str, ...], all_presets: bool, config: Path | None, max_states: int | None
+) -> int:
+    """Check MODEL under branch coverage of its own file; list the functions and branches that never ran."""
+    from klpmc.cover import format_coverage, measure, model_file, shown_path
+
+    mdef = registry.get_model(model)
+    if config is not None and (presets or all_presets):
+        raise click.UsageError("--config excludes --preset and --all-presets; give one")
+    if all_presets:
+        presets = tuple(mdef.presets)
+    if config is not None:
+        runs = _configs(mdef, None, config, None)[1]
+        source = "config"
+    else:
+        runs = [(n, mdef.preset(n).config, []) for n in (presets or (mdef.default_preset,))]
+        source = "preset"
+    props = registry.select_properties(mdef)
+    path = model_file(mdef)
+
+    def run_all() -> list[Report]:
+        bounds = {"max_states": max_states}
+        return [_run_one(mdef, source, n, cfg, notes, props, bounds, ProgressDisplay(False))
+                for n, cfg, notes in runs]
+
+    reports, report = measure(path, run_all)
+    sizes = ", ".join(
+        f"{r.config_name} ({r.result.stats.states:,} states"
+        + ("" if r.result.complete else f", INCOMPLETE ({r.result.stop_reason})")
+        + ")"
+        for r in reports
+    )
+    shown = shown_path(path, [Path(__file__).resolve().parent.parent])
+    heading = f"coverage of {shown} by {mdef.name}, {source}{'s' * (len(reports) != 1)} {sizes}"
+    click.echo("\n".join(format_coverage(report, heading, shown)))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------------
 # errors: one line, exit 2
 # --------------------------------------------------------------------------------------------------------
