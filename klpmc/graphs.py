@@ -161,7 +161,8 @@ def _dot_string(text: str, newline: str = "\\l") -> str:
 
 
 def to_dot(g: Any, edge_logs: bool = True) -> str:
-    """Graphviz DOT text: trace steps bold, branches dashed grey; with ``edge_logs``, labels carry the log."""
+    """Graphviz DOT text: trace steps bold, branches dashed grey; with ``edge_logs``, a step's label carries
+    its log (a branch's only in its tooltip, or the picture drowns in the ones not taken)."""
     out = ["digraph klpmc {", '  node [shape=box, fontname="monospace", fontsize=10];',
            '  edge [fontname="monospace", fontsize=9];']
     for n, a in g.nodes(data=True):
@@ -178,7 +179,8 @@ def to_dot(g: Any, edge_logs: bool = True) -> str:
         head = a.get("command") or a.get("action", "")
         if a.get("command"):
             head = f"% {head}  # {a.get('action', '')}"
-        text = head + ("\n" + a["log"] if edge_logs and a.get("log") else "")
+        logged = edge_logs and a.get("log") and a.get("kind") != "branch"  # a branch's log: its tooltip
+        text = head + ("\n" + a["log"] if logged else "")
         edge_style = {"trace": ", penwidth=2", "branch": ', style="dashed", color="grey50", fontcolor="grey30"'}
         out.append(
             f"  {u} -> {v} [label={_dot_string(text)}, "
