@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +20,7 @@ from klpmc.engine import Trace, check, replay
 from klpmc.itf import encode, trace_itf
 
 HAVE_DOT = shutil.which("dot") is not None
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Point(NamedTuple):
@@ -192,3 +195,31 @@ def test_graph_bounded_and_limits(
 def test_graph_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, err
+
+
+class Described(Graph):
+    """A Graph whose model says how to show a state."""
+
+    def describe(self, state: str) -> str:
+        return f"node {state.upper()}"
+
+
+def test_describe_hook_labels_nodes_and_itf(tmp_path: Path) -> None:
+    model = Described("a b")
+    trace = Trace("a", tuple(replay(model, ["a->b"])))
+    g = graphs.trace_graph(model, trace)
+    assert sorted(d["label"] for _, d in g.nodes(data=True)) == ["node A", "node B"]
+    itf = trace_itf(model, trace)
+    assert [s["#meta"]["describe"] for s in itf["states"]] == ["node A", "node B"]
+    graphs.write_graph(g, tmp_path, "t", svg=False)
+    assert 'label="s0: node A\\l"' in (tmp_path / "t.dot").read_text()
+
+
+def test_plain_check_loads_neither_networkx_nor_coverage() -> None:
+    probe = (
+        "import sys\nfrom klpmc import cli\n"
+        "code = cli.run(['check', 'v1', '--preset', 'small', '-q'])\n"
+        "print(code, 'networkx' in sys.modules, 'coverage' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1].split()[1:] == ["False", "False"]
