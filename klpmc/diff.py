@@ -267,7 +267,7 @@ def format_difference(
     name_a, name_b = names
     last = d.last
     what = {
-        "events": f"{last.label} runs different callbacks",
+        "events": f"{last.label} has different events",
         "only-a": f"only {name_a} offers {last.label}",
         "only-b": f"only {name_b} offers {last.label}",
     }[d.kind]

@@ -37,7 +37,7 @@ def test_events_differ_and_the_step_is_not_followed() -> None:
     [d] = found.differences
     assert (d.kind, len(d), d.last.label) == ("events", 2, "b->c")  # d->e / d->f lie beyond it
     text = "\n".join(format_distinction(found, ("A", "B"), lambda _: None, 5))
-    assert "difference 1: b->c runs different callbacks, after 1 common step\n" in text
+    assert "difference 1: b->c has different events, after 1 common step\n" in text
     assert "! event visit=loud c" in text and "  1  a->b\n" in text
 
 
@@ -69,7 +69,7 @@ def test_diff_v1_refcount(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("v1 vs refcount (preset drop)\nproperty ")
     # the models move on; what stays is the shape: a verdict that differs, a trace printed as commands
     assert re.search(r"\n\S+ +(always|step) +violated +holds +differs\n", out)
-    assert re.search(r"\ndifference 1: \S+ runs different callbacks, after \d+ common steps\n", out)
+    assert re.search(r"\ndifference 1: \S+ has different events, after \d+ common steps\n", out)
     assert "  1  % insmod P" in out and "\n       v1:" in out and "refcount:" in out
     assert "! event callback=" in out
 
