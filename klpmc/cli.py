@@ -341,8 +341,8 @@ def diff_cmd(
     )
     click.echo("\n".join(format_distinction(found, names, lambda label: command_of_label(report_a.model, label),
                                             limit)))
-    same_verdicts = report_a.result.verdicts().items() <= {**report_a.result.verdicts(),
-                                                           **report_b.result.verdicts()}.items()
+    verdicts_b = report_b.result.verdicts()
+    same_verdicts = all(verdicts_b.get(n, v) == v for n, v in report_a.result.verdicts().items())
     differs = bool(found.differences) or not found.complete or not same_verdicts
     return 1 if differs else 0
 
