@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from klpmc.engine import Label, Log, Model, ModelError
+from klpmc.output import log_events, log_lines
 
 __all__ = [
     "DEFAULT_MAX_PAIRS",
@@ -41,13 +42,7 @@ DEFAULT_MAX_PAIRS: Final = 200_000
 
 def events_of(log: Log) -> list[Any]:
     """The structured events of a step's log: ``as_json()`` of each item that is not a string."""
-    out: list[Any] = []
-    for item in log:
-        if isinstance(item, str):
-            continue
-        as_json: Callable[[], Any] | None = getattr(item, "as_json", None)
-        out.append(as_json() if as_json is not None else repr(item))
-    return out
+    return log_events(log)
 
 
 @dataclass(frozen=True)
@@ -237,7 +232,7 @@ def _side_lines(log: Log | None, other: Log | None, offered: str) -> list[str]:
     """A step's log lines, then its events (``! `` marks one the other side has not)."""
     if log is None:
         return ["(not offered here)", *textwrap.wrap(f"offers: {offered}", _COLUMN)]
-    lines = [item for item in log if isinstance(item, str)]
+    lines = log_lines(log)
     theirs = [json.dumps(e, sort_keys=True) for e in events_of(other)] if other is not None else []
     for e in events_of(log):
         mark = "  " if json.dumps(e, sort_keys=True) in theirs else "! "
@@ -277,8 +272,8 @@ def format_difference(
     indent = " " * (width + 6)
     for n, step in enumerate(d.prefix, 1):
         lines.append(_head(n, width, step.label, command(step.label)))
-        text_a = [x for x in step.log_a or () if isinstance(x, str)]
-        text_b = [x for x in step.log_b or () if isinstance(x, str)]
+        text_a = log_lines(step.log_a or ())
+        text_b = log_lines(step.log_b or ())
         if text_a == text_b:
             lines.extend(f"{indent}{x}" for x in text_a)
         else:

@@ -28,7 +28,7 @@ from typing import Any, Final
 import networkx as nx
 
 from klpmc.engine import Label, Log, Model, ModelError, Trace
-from klpmc.output import command_of_label
+from klpmc.output import command_of_label, log_events, log_lines
 
 __all__ = [
     "GRAPH_LIMIT",
@@ -65,14 +65,11 @@ def _summary(model: Model, state: Any) -> str:
 
 
 def _edge_attrs(model: Model, label: Label, log: Log, kind: str) -> dict[str, Any]:
-    events = [
-        getattr(item, "as_json", lambda it=item: repr(it))() for item in log if not isinstance(item, str)
-    ]
     return {
         "action": str(label),
         "command": command_of_label(model, label) or "",
-        "log": "\n".join(item for item in log if isinstance(item, str)),
-        "events": json.dumps(events, sort_keys=True),
+        "log": "\n".join(log_lines(log)),
+        "events": json.dumps(log_events(log), sort_keys=True),
         "kind": kind,
     }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from klpmc.engine import Label, Model, PropertyResult, Result, Step
+from klpmc.engine import Label, Log, Model, PropertyResult, Result, Step
 from klpmc.registry import ExpectedVerdict
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "format_report",
     "format_scope_line",
     "format_scope_total",
+    "log_events",
+    "log_lines",
     "report_json",
     "step_json",
     "trace_json",
@@ -88,19 +90,29 @@ def command_of(model: Model, step: Step) -> str | None:
     return command_of_label(model, step.label)
 
 
-def step_json(model: Model, step: Step) -> dict[str, Any]:
-    """``{action, command, log, events}``: the log's strings, and ``as_json()`` of its other items."""
+def log_events(log: Log) -> list[Any]:
+    """The structured events of a step's log: ``as_json()`` of each item that is not a string."""
     events: list[Any] = []
-    for item in step.log:
+    for item in log:
         if isinstance(item, str):
             continue
         as_json: Callable[[], Any] | None = getattr(item, "as_json", None)
         events.append(as_json() if as_json is not None else repr(item))
+    return events
+
+
+def log_lines(log: Log) -> list[str]:
+    """The kernel log lines of a step: the log's strings."""
+    return [item for item in log if isinstance(item, str)]
+
+
+def step_json(model: Model, step: Step) -> dict[str, Any]:
+    """``{action, command, log, events}``: the log's strings, and ``as_json()`` of its other items."""
     return {
         "action": str(step.label),
         "command": command_of(model, step),
-        "log": [item for item in step.log if isinstance(item, str)],
-        "events": events,
+        "log": log_lines(step.log),
+        "events": log_events(step.log),
     }
 
 
