@@ -312,14 +312,15 @@ def format_verdicts_side_by_side(a: Report, b: Report) -> list[str]:
 @click.option("--max-states", type=click.IntRange(min=1), help="Explore at most N state pairs.")
 @click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
               help="Report at most N distinguishing traces.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def diff_cmd(
     model_a: str, model_b: str, preset: str | None, config: Path | None, max_states: int | None, limit: int,
-    quiet: bool,
+    as_json: bool, quiet: bool,
 ) -> int:
     """Compare two models on one configuration: verdicts side by side, then the shortest traces after
     which they behave differently.  Exit 0 when nothing differs, 1 when something does."""
-    from klpmc.diff import DEFAULT_MAX_PAIRS, distinguish, format_distinction
+    from klpmc.diff import DEFAULT_MAX_PAIRS, distinction_json, distinguish, format_distinction
 
     ma, mb = registry.get_model(model_a), registry.get_model(model_b)
     what, cfg_a, cfg_b = _same_config(ma, mb, preset, config)
@@ -330,20 +331,36 @@ def diff_cmd(
         props = registry.select_properties(mdef)
         reports.append(_run_one(mdef, source, name, cfg, [], props, {}, display))
     report_a, report_b = reports
+    found = distinguish(
+        report_a.model, report_b.model, max_pairs=max_states or DEFAULT_MAX_PAIRS, limit=limit
+    )
+    verdicts_a, verdicts_b = report_a.result.verdicts(), report_b.result.verdicts()
+    same_verdicts = all(verdicts_b.get(n, v) == v for n, v in verdicts_a.items())
+    differs = bool(found.differences) or not found.complete or not same_verdicts
+
+    def command(label: Any) -> str | None:
+        return command_of_label(report_a.model, label)
+
+    if as_json:
+        obj = {
+            "a": ma.name,
+            "b": mb.name,
+            source: name,
+            "differs": differs,
+            "verdicts": {n: {"a": verdicts_a.get(n), "b": verdicts_b.get(n)}
+                         for n in [*verdicts_a, *(n for n in verdicts_b if n not in verdicts_a)]},
+            "states": {"a": report_a.result.stats.states, "b": report_b.result.stats.states},
+            **distinction_json(found, command),
+        }
+        click.echo(json.dumps(obj, indent=2))
+        return 1 if differs else 0
     names = (ma.name, mb.name) if ma.name != mb.name else (f"{ma.name} (A)", f"{mb.name} (B)")
     click.echo(f"{ma.name} vs {mb.name} ({what})")
     click.echo("\n".join(format_verdicts_side_by_side(report_a, report_b)))
     for n, r in zip(names, reports, strict=True):
         click.echo(f"{n}: {format_stats(r.result)}")
     click.echo()
-    found = distinguish(
-        report_a.model, report_b.model, max_pairs=max_states or DEFAULT_MAX_PAIRS, limit=limit
-    )
-    click.echo("\n".join(format_distinction(found, names, lambda label: command_of_label(report_a.model, label),
-                                            limit)))
-    verdicts_b = report_b.result.verdicts()
-    same_verdicts = all(verdicts_b.get(n, v) == v for n, v in report_a.result.verdicts().items())
-    differs = bool(found.differences) or not found.complete or not same_verdicts
+    click.echo("\n".join(format_distinction(found, names, command, limit)))
     return 1 if differs else 0
 
 
@@ -353,11 +370,13 @@ def diff_cmd(
 @click.option("--all-presets", is_flag=True, help="Run every preset; report what none of them reached.")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Run a TOML configuration.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop each run after N distinct states.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def coverage_cmd(
-    model: str, presets: tuple[str, ...], all_presets: bool, config: Path | None, max_states: int | None
+    model: str, presets: tuple[str, ...], all_presets: bool, config: Path | None, max_states: int | None,
+    as_json: bool,
 ) -> int:
     """Check MODEL under branch coverage of its own file; list the functions and branches that never ran."""
-    from klpmc.cover import format_coverage, measure, model_file, shown_path
+    from klpmc.cover import coverage_json, format_coverage, measure, model_file, shown_path
 
     mdef = registry.get_model(model)
     if config is not None and (presets or all_presets):
@@ -379,13 +398,18 @@ def coverage_cmd(
                 for n, cfg, notes in runs]
 
     reports, report = measure(path, run_all)
+    shown = shown_path(path, [Path(__file__).resolve().parent.parent])
+    if as_json:
+        runs_json = [{source: r.config_name, "states": r.result.stats.states, "complete": r.result.complete}
+                     for r in reports]
+        click.echo(json.dumps({"model": mdef.name, "runs": runs_json, **coverage_json(report, shown)}, indent=2))
+        return 0
     sizes = ", ".join(
         f"{r.config_name} ({r.result.stats.states:,} states"
         + ("" if r.result.complete else f", INCOMPLETE ({r.result.stop_reason})")
         + ")"
         for r in reports
     )
-    shown = shown_path(path, [Path(__file__).resolve().parent.parent])
     heading = f"coverage of {shown} by {mdef.name}, {source}{'s' * (len(reports) != 1)} {sizes}"
     click.echo("\n".join(format_coverage(report, heading, shown)))
     return 0

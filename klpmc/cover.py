@@ -20,7 +20,15 @@ from typing import Any, TypeVar
 
 from klpmc.registry import InputError, ModelDef
 
-__all__ = ["CoverageReport", "FunctionCoverage", "format_coverage", "measure", "model_file"]
+__all__ = [
+    "CoverageReport",
+    "FunctionCoverage",
+    "coverage_json",
+    "format_coverage",
+    "measure",
+    "model_file",
+    "shown_path",
+]
 
 T = TypeVar("T")
 
@@ -150,3 +158,19 @@ def shown_path(path: Path, roots: Sequence[Path] = ()) -> str:
         except ValueError:
             continue
     return str(path)
+
+
+def coverage_json(report: CoverageReport, shown: Path | str | None = None) -> dict[str, Any]:
+    """``{file, functions, never_called, branches_never_taken: [{function, line, arcs: [[a, b]]}]}``;
+    an arc's ``b`` is ``null`` when it leaves the function."""
+    counted = [f for f in report.functions if f.statements]
+    return {
+        "file": str(shown or report.path),
+        "functions": len(counted),
+        "ran": sum(f.ran for f in counted),
+        "never_called": [{"function": f.name, "line": f.line} for f in report.never_called],
+        "branches_never_taken": [
+            {"function": f.name, "line": f.line, "arcs": [[a, b if b > 0 else None] for a, b in f.missed_arcs]}
+            for f in report.partial
+        ],
+    }

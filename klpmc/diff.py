@@ -31,6 +31,7 @@ __all__ = [
     "Difference",
     "Distinction",
     "PairStep",
+    "distinction_json",
     "distinguish",
     "events_of",
     "format_difference",
@@ -304,3 +305,31 @@ def format_distinction(found: Distinction, names: tuple[str, str], command: Call
     for i, d in enumerate(found.differences, 1):
         lines += ["", *format_difference(i, d, names, command)]
     return lines
+
+
+def _step_json(step: PairStep, command: Callable[[Label], str | None]) -> dict[str, Any]:
+    side = {
+        name: None if log is None else {"log": log_lines(log), "events": log_events(log)}
+        for name, log in (("a", step.log_a), ("b", step.log_b))
+    }
+    return {"action": str(step.label), "command": command(step.label), **side}
+
+
+def distinction_json(found: Distinction, command: Callable[[Label], str | None]) -> dict[str, Any]:
+    """``{pairs, complete, stop_reason, differences: [{kind, prefix: [step], last: step, offered_a,
+    offered_b}]}``; a step is ``{action, command, a, b}`` with each side's ``{log, events}`` or null."""
+    return {
+        "pairs": found.pairs,
+        "complete": found.complete,
+        "stop_reason": found.stop_reason,
+        "differences": [
+            {
+                "kind": d.kind,
+                "prefix": [_step_json(s, command) for s in d.prefix],
+                "last": _step_json(d.last, command),
+                "offered_a": [str(x) for x in d.offered_a],
+                "offered_b": [str(x) for x in d.offered_b],
+            }
+            for d in found.differences
+        ],
+    }

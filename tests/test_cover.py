@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,14 @@ def test_coverage_of_a_model_preset(capsys: pytest.CaptureFixture[str]) -> None:
 def test_coverage_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_coverage_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "coverage", "poc-series", "--preset", "drop", "--preset", "small", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["model"] == "poc-series" and obj["file"] == "models/poc_series.py"
+    assert [r["preset"] for r in obj["runs"]] == ["drop", "small"]
+    assert "klp_force_transition" in {f["function"] for f in obj["never_called"]}
+    assert obj["functions"] > obj["ran"] > 0
+    arcs = [arc for f in obj["branches_never_taken"] for arc in f["arcs"]]
+    assert arcs and all(isinstance(a, int) and (b is None or isinstance(b, int)) for a, b in arcs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -101,3 +102,17 @@ def test_diff_same_model_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_diff_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "diff", "poc", "v1", "--json", "-q")
+    obj = json.loads(out)
+    assert code == 1 and obj["differs"] is True
+    assert (obj["a"], obj["b"], obj["preset"]) == ("poc", "v1", "small")
+    assert obj["verdicts"]["post-unpatch-after-pre-patch"] == {"a": "holds", "b": None}
+    kinds = {d["kind"] for d in obj["differences"]}
+    assert "only-a" in kinds and "events" in kinds
+    only_a = next(d for d in obj["differences"] if d["kind"] == "only-a")
+    assert only_a["last"]["b"] is None and only_a["last"]["a"]["events"]
+    assert only_a["last"]["command"].startswith("insmod P1.ko")
+    assert only_a["offered_b"] and only_a["prefix"] == []
