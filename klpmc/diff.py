@@ -180,7 +180,7 @@ def distinguish(a: Model, b: Model, *, max_pairs: int = DEFAULT_MAX_PAIRS, limit
             for label, (_, log_b) in steps_b.items():
                 if label not in steps_a:
                     report(i, "only-b", PairStep(label, None, log_b), offered)
-        if len(found) >= limit:
+        if stop is None and len(found) >= limit:
             stop = "limit"
     found.sort(key=len)  # stable: BFS order within a length
     return Distinction(tuple(found[:limit]), len(pairs), stop is None, stop)
