@@ -258,7 +258,7 @@ def graph_cmd(model: str, preset: str | None, config: Path | None, out: Path, ma
         click.echo(f"note: {note}")
     nodes, edges = g.number_of_nodes(), g.number_of_edges()
     picture = nodes <= graphs.SVG_LIMIT
-    written = graphs.write_graph(g, out, "graph", svg=picture, edge_logs=False)
+    written = graphs.write_graph(g, out, "graph", svg=picture, edge_logs=False, json_name="graph.json")
     how = "complete" if complete else f"PARTIAL: the first {nodes:,} states in BFS order, frontier dashed"
     click.echo(f"{mdef.name} ({source} {name}): {nodes:,} states, {edges:,} transitions, {how}")
     for path in written:
@@ -369,23 +369,23 @@ def diff_cmd(
 @click.option("--preset", "presets", multiple=True, help="Run this preset (repeatable; default: the default).")
 @click.option("--all-presets", is_flag=True, help="Run every preset; report what none of them reached.")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Run a TOML configuration.")
+@click.option("--scope", help="Run every configuration the model's scope SPEC enumerates.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop each run after N distinct states.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def coverage_cmd(
-    model: str, presets: tuple[str, ...], all_presets: bool, config: Path | None, max_states: int | None,
-    as_json: bool,
+    model: str, presets: tuple[str, ...], all_presets: bool, config: Path | None, scope: str | None,
+    max_states: int | None, as_json: bool,
 ) -> int:
     """Check MODEL under branch coverage of its own file; list the functions and branches that never ran."""
     from klpmc.cover import coverage_json, format_coverage, measure, model_file, shown_path
 
     mdef = registry.get_model(model)
-    if config is not None and (presets or all_presets):
-        raise click.UsageError("--config excludes --preset and --all-presets; give one")
+    if sum(bool(x) for x in (presets or all_presets, config, scope)) > 1:
+        raise click.UsageError("--preset/--all-presets, --config and --scope exclude each other; give one")
     if all_presets:
         presets = tuple(mdef.presets)
-    if config is not None:
-        runs = _configs(mdef, None, config, None)[1]
-        source = "config"
+    if config is not None or scope is not None:
+        source, runs = _configs(mdef, None, config, scope)
     else:
         runs = [(n, mdef.preset(n).config, []) for n in (presets or (mdef.default_preset,))]
         source = "preset"
@@ -410,7 +410,10 @@ def coverage_cmd(
         + ")"
         for r in reports
     )
-    heading = f"coverage of {shown} by {mdef.name}, {source}{'s' * (len(reports) != 1)} {sizes}"
+    if source == "scope":
+        states = sum(r.result.stats.states for r in reports)
+        sizes = f"{scope} ({len(reports)} configurations, {states:,} states)"
+    heading = f"coverage of {shown} by {mdef.name}, {source}{'s' * (len(reports) != 1 and source != 'scope')} {sizes}"
     click.echo("\n".join(format_coverage(report, heading, shown)))
     return 0
 

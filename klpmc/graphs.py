@@ -218,15 +218,17 @@ def render_svg(dot_file: Path, svg_file: Path, timeout: float = 300.0) -> bool:
     return done.returncode == 0 and svg_file.is_file()
 
 
-def write_graph(g: Any, folder: Path, stem: str, *, svg: bool = True, edge_logs: bool = True) -> list[Path]:
-    """``stem.dot``, ``stem.graphml``, ``stem.graph.json`` (node-link) and, if asked and dot is there,
-    ``stem.svg`` in ``folder``; returns the paths written."""
+def write_graph(
+    g: Any, folder: Path, stem: str, *, svg: bool = True, edge_logs: bool = True, json_name: str | None = None
+) -> list[Path]:
+    """``stem.dot``, ``stem.graphml``, node-link JSON (``json_name``, default ``stem.graph.json``) and, if
+    asked and dot is there, ``stem.svg`` in ``folder``; returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     dot_file = folder / f"{stem}.dot"
     dot_file.write_text(to_dot(g, edge_logs))
     graphml = folder / f"{stem}.graphml"
     nx.write_graphml(g, graphml)
-    node_link = folder / f"{stem}.graph.json"
+    node_link = folder / (json_name or f"{stem}.graph.json")
     node_link.write_text(json.dumps(_node_link(g), indent=1) + "\n")
     written = [dot_file, graphml, node_link]
     svg_file = folder / f"{stem}.svg"

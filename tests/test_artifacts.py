@@ -154,7 +154,7 @@ def test_graph_matches_the_engine(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert (g.number_of_nodes(), g.number_of_edges()) == (stats.states, stats.transitions)
     assert max(d["depth"] for _, d in g.nodes(data=True)) == stats.depth
     assert not any(d["frontier"] for _, d in g.nodes(data=True))
-    linked = graphs.read_node_link(tmp_path / "graph.graph.json")
+    linked = graphs.read_node_link(tmp_path / "graph.json")
     assert (linked.number_of_nodes(), linked.number_of_edges()) == (stats.states, stats.transitions)
     assert {d["action"] for _, _, d in linked.edges(data=True)} >= {"klp_enable_patch(P1)"}
     assert (tmp_path / "graph.svg").is_file() == HAVE_DOT

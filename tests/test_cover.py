@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,8 @@ def test_coverage_of_a_model_preset(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         (["coverage", "v1", "--preset", "nope"], "klpmc: unknown preset 'nope' for model 'v1'"),
-        (["coverage", "v1", "--preset", "small", "--config", "x.toml"], "klpmc: --config excludes --preset"),
+        (["coverage", "v1", "--preset", "small", "--config", "x.toml"], "klpmc: --preset/--all-presets, --config"),
+        (["coverage", "v1", "--all-presets", "--scope", "patches=1"], "klpmc: --preset/--all-presets, --config"),
         (["coverage", "v1", "--config", "missing.toml"], "klpmc: no such configuration file: missing.toml"),
     ],
 )
@@ -75,3 +77,10 @@ def test_coverage_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert obj["functions"] > obj["ran"] > 0
     arcs = [arc for f in obj["branches_never_taken"] for arc in f["arcs"]]
     assert arcs and all(isinstance(a, int) and (b is None or isinstance(b, int)) for a, b in arcs)
+
+
+def test_coverage_of_a_scope(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "coverage", "v1", "--scope", "patches=1,states=1")
+    assert code == 0
+    heading = r"coverage of models/v1\.py by v1, scope patches=1,states=1 \(\d+ configurations, [\d,]+ states\)\n"
+    assert re.match(heading, out)
