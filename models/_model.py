@@ -175,6 +175,27 @@ class KlpModel:
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)
 
+    def describe(self, s: KState) -> str:
+        """A few lines for a graph node: klp_patches, the transition, loaded modules, what callbacks did."""
+        patches = []
+        for p in s.patches:
+            flags = "enabled" if p.enabled else "disabled"
+            if p.mod == s.transition:
+                flags += ", " + ("patching" if s.target == 1 else "unpatching")
+            if p.forced:
+                flags += ", forced"
+            patches.append(f"{p.mod}{'r' if p.replace else ''}({flags})")
+        lines = ["klp_patches: " + (" ".join(patches) or "-")]
+        mods = [m.name + ("(pinned)" if m.pinned else "") for m in s.modules if m.name not in s.gone]
+        lines.append("modules: " + (" ".join(mods) or "-"))
+        world = [f"{k[1]}={v}" for k, v in s.world if k[0] == "state"]
+        world += [f"{k[1]}/{k[2]}={v}" for k, v in s.world if k[0] == "obj"]
+        if world:
+            lines.append("set up: " + " ".join(world))
+        if s.shadows:
+            lines.append("shadow: " + " ".join(f"<{o},{i}>" for o, i, _ in s.shadows))
+        return "\n".join(lines)
+
 
 class Disabled(Exception):
     """The step cannot happen in this state (a tracked task has not switched)."""
