@@ -18,7 +18,7 @@ Every line goes through pr_fmt(KBUILD_MODNAME ": " fmt), i.e. ``k.pr(module, tex
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any
 
 from ._fixtures import SHADOW_NULL, Fixtures, ModuleFixture, param
 from ._kernel import klp_ftrace_handler, klp_shadow_alloc, klp_shadow_free, klp_shadow_get, klp_shadow_set
@@ -71,13 +71,13 @@ class Speaker(ModuleFixture):
     def func(self, base: str) -> str:
         return f"{base}{self.ver}"
 
-    def worker(self, k: Kernel) -> Optional[Task]:
+    def worker(self, k: Kernel) -> Task | None:
         for task in k.tasks:
             if task.name == WORKER and task.obj == self.name:
                 return task  # type: ignore[no-any-return]
         return None
 
-    def welcome(self, k: Kernel, patch_state: Optional[int]) -> None:
+    def welcome(self, k: Kernel, patch_state: int | None) -> None:
         """speaker->welcome(): speaker_welcome, or the version ftrace redirects the caller to."""
         impl = klp_ftrace_handler(k, self.name, self.func("speaker_welcome"), patch_state)
         if impl is None:
@@ -117,7 +117,7 @@ class Speaker(ModuleFixture):
         k.pr(self.name, "test_klp_speaker_exit")
         self.stop_waiting(k)
 
-    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> Optional[int]:
+    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> int | None:
         if name != "waiting_welcome":
             return None
         waiting = self.worker(k) is not None
@@ -133,7 +133,7 @@ class Speaker(ModuleFixture):
             self.stop_waiting(k)
         return 0
 
-    def param_read(self, k: Kernel, mod: Module, name: str) -> Optional[str]:
+    def param_read(self, k: Kernel, mod: Module, name: str) -> str | None:
         if name == "welcome":
             self.welcome(k, None)   # the cat process is new: it runs in the target state
             return ""
@@ -154,7 +154,7 @@ class SpeakerLivepatch(ModuleFixture):
 
     livepatch = True
 
-    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> Optional[int]:
+    def param_write(self, k: Kernel, mod: Module, name: str, value: str) -> int | None:
         """Only setup_ret is read after init; add_applause and noreplace shaped the patch at init."""
         if name != "setup_ret":
             return None
@@ -248,7 +248,7 @@ class PocStateModule(ModuleFixture):
             klp_shadow_free(k, CONSOLE_LOGLEVEL, state.id, None)
         return 0
 
-    def param_read(self, k: Kernel, mod: Module, name: str) -> Optional[str]:
+    def param_read(self, k: Kernel, mod: Module, name: str) -> str | None:
         if name == "block_state_disable":
             blocked = bool(param(mod, "block_state_disable", False))
             k.pr(self.name, f"block_state_disable_get: Disable transition is "

@@ -26,8 +26,8 @@ Left out:
 
 from __future__ import annotations
 
-from typing import Optional
-
+from ._config import Config
+from ._fixtures_poc import poc_fixtures
 from ._kernel import (
     Dtor,
     klp_init_tasks,
@@ -59,8 +59,6 @@ from ._klp import (
     klp_is_object_loaded,
     obj_label,
 )
-from ._config import Config
-from ._fixtures_poc import poc_fixtures
 from ._model import make_model_def
 
 LOG = "livepatch"
@@ -68,7 +66,7 @@ LOG = "livepatch"
 # -- state.c ---------------------------------------------------------------------------------------
 
 
-def klp_get_state(patch: KlpPatch, id: int) -> Optional[KlpState]:
+def klp_get_state(patch: KlpPatch, id: int) -> KlpState | None:
     """klp_get_state(): the patch's state with this id, or None."""
     for state in klp_for_each_state(patch):
         if state.id == id:
@@ -76,7 +74,7 @@ def klp_get_state(patch: KlpPatch, id: int) -> Optional[KlpState]:
     return None
 
 
-def klp_get_prev_state(k: Kernel, id: int) -> Optional[KlpState]:
+def klp_get_prev_state(k: Kernel, id: int) -> KlpState | None:
     """klp_get_prev_state(): the newest state with this id among the patches before the transition patch."""
     last_state = None
     if k.transition is None:  # WARN_ON_ONCE
@@ -528,7 +526,7 @@ def force_store(k: Kernel, patch: KlpPatch) -> int:
     return 0
 
 
-def klp_cleanup_module_patches_limited(k: Kernel, mod: Module, limit: Optional[KlpPatch]) -> None:
+def klp_cleanup_module_patches_limited(k: Kernel, mod: Module, limit: KlpPatch | None) -> None:
     """klp_cleanup_module_patches_limited(): revert the module's objects of the patches before limit."""
     for patch in klp_for_each_patch(k):
         if patch is limit:

@@ -72,8 +72,6 @@ def test_max_depth_matches_networkx(paths: list[str], target: str, bound: int) -
     r = check(model, [always("not-target", "", lambda s: s != target)], max_depth=bound)
     assert r.stats.states == sum(d <= bound for d in dist.values())
     assert r.complete == (max(dist.values()) <= bound)
-    if dist.get(target, bound + 1) <= bound:
-        expected = "violated"
-    else:
-        expected = "holds" if r.complete else "undetermined"
+    reached = dist.get(target, bound + 1) <= bound
+    expected = "violated" if reached else ("holds" if r.complete else "undetermined")
     assert r.verdicts() == {"not-target": expected}
