@@ -252,7 +252,7 @@ def presets_for(model: str, features: tuple[str, ...]) -> dict[str, Preset]:
     """The presets every variant ships, plus the selftest fixtures of its own series."""
     from ._fixtures import selftest_presets
 
-    objs = ("vmlinux", "mod_a") if "object_callbacks" in features else ("vmlinux",)
+    objs = ("vmlinux", "mod_a")   # a module object: patched when mod_a loads, reverted when it goes
     s1 = StateConfig(1, 1, False, True)
     out: dict[str, Preset] = {
         "small": ("two patches on one state, the second a replace; failing setup/pre_patch; reversal",
@@ -267,7 +267,7 @@ def presets_for(model: str, features: tuple[str, ...]) -> dict[str, Preset]:
         "modules": ("two patches with a module object, the module loading and unloading, force, reload",
                     Config("modules", (PatchConfig("P1", False, objs, (s1,)),
                                        PatchConfig("P2", True, objs, (s1, StateConfig(2, 1, False, True)))),
-                           targets=("mod_a",), faults=frozenset({"setup", "pre_patch", "patch_object"}),
+                           targets=("mod_a",), faults=frozenset({"setup", "pre_patch", "patch_object", "module_coming"}),
                            reverse=True, force=True, reload=True)),
     }
     out.update(selftest_presets(model))

@@ -114,7 +114,7 @@ PINNED = {
         "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None),
         "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "modules"): ((1234, 7200, 20), {
+    ("poc", "modules"): ((1234, 7868, 20), {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
         "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
     ("poc", "kselftest"): ((2048, 10032, 14), {
@@ -133,7 +133,7 @@ PINNED = {
         "release-only-when-gone": ("violated", 7), "no-callback-on-kept-state": ("violated", 7),
         "shadow-freed-on-leave": ("violated", 6), "shadow-free-once": ("violated", 1),
         "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None)}),
-    ("poc-series", "modules"): ((354, 1584, 14), {
+    ("poc-series", "modules"): ((354, 2078, 14), {
         "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
     ("poc-series", "speaker"): ((4784, 25644, 20), {
         "state-lifecycle": ("violated", 6), "shadow-free-once": ("violated", 1),
