@@ -162,7 +162,10 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
         if "objects" in rp:
             note_field("objects", where)
         states = []
-        for j, rs in enumerate(rp.get("states", [])):
+        raw_states = rp.get("states", [])
+        if not isinstance(raw_states, list):
+            raise ConfigProblem(f"{where} states must be a list like [{{ id = 1 }}]")
+        for j, rs in enumerate(raw_states):
             swhere = f"{where} state #{j + 1}"
             if not isinstance(rs, dict):
                 raise ConfigProblem(f"{swhere} must be a table like {{ id = 1 }}")
@@ -182,7 +185,7 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
         if not isinstance(callbacks, list):
             raise ConfigProblem(f"{where} callbacks must be a list")
         for c in callbacks:
-            if c not in CANONICAL:
+            if not isinstance(c, str) or c not in CANONICAL:
                 raise ConfigProblem(f"unknown callback '{c}' in {where}; callbacks: {', '.join(CANONICAL)}")
         if "replace_set" in rp:
             note_field("replace_set", where)
@@ -195,7 +198,10 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
             replace_set=_typed(rp["replace_set"], int, f"{where} replace_set") if "replace_set" in rp else None,
         ))
     targets = []
-    for i, rm in enumerate(data.get("module", [])):
+    raw_modules = data.get("module", [])
+    if not isinstance(raw_modules, list):
+        raise ConfigProblem("[[module]] must be an array of tables")
+    for i, rm in enumerate(raw_modules):
         where = f"[[module]] #{i + 1}"
         if not isinstance(rm, dict):
             raise ConfigProblem(f"{where} must be a table")
