@@ -273,7 +273,8 @@ def presets_for(model: str, features: tuple[str, ...]) -> dict[str, Preset]:
         "modules": ("two patches with a module object, the module loading and unloading, force, reload",
                     Config("modules", (PatchConfig("P1", False, objs, (s1,)),
                                        PatchConfig("P2", True, objs, (s1, StateConfig(2, 1, False, True)))),
-                           targets=("mod_a",), faults=frozenset({"setup", "pre_patch", "patch_object", "module_coming"}),
+                           targets=("mod_a",),
+                           faults=frozenset({"setup", "pre_patch", "patch_object", "module_coming"}),
                            reverse=True, force=True, reload=True)),
     }
     out.update(selftest_presets(model))
