@@ -117,6 +117,28 @@ def _kind_key(kind: str, labels: Sequence[Label], ev_a: list[Any], ev_b: list[An
     return (kind, _func_of(label), "|".join(only_a), "|".join(only_b))
 
 
+def _comparer(a: Model, b: Model) -> tuple[Callable[[Log], list[Any]], Callable[[Log], list[Any]]]:
+    """How each model's step events are compared.
+
+    By default the events' ``as_json()``. A model may name its events in a vocabulary two variants share:
+    ``event_key(item) -> tuple | None`` (the first element is the event's kind; None: not compared) and
+    ``event_kinds() -> set``; when both models have them, only the kinds both produce are compared, so a
+    callback one variant removed does not hide how the callbacks both have differ.
+    """
+    key_a, key_b = getattr(a, "event_key", None), getattr(b, "event_key", None)
+    kinds_a, kinds_b = getattr(a, "event_kinds", None), getattr(b, "event_kinds", None)
+    if key_a is None or key_b is None or kinds_a is None or kinds_b is None:
+        return events_of, events_of
+    common = set(kinds_a()) & set(kinds_b())
+
+    def make(key: Callable[[Any], Any]) -> Callable[[Log], list[Any]]:
+        def compare(log: Log) -> list[Any]:
+            keys = (key(item) for item in log if not isinstance(item, str))
+            return [list(k) for k in keys if k is not None and k[0] in common]
+        return compare
+    return make(key_a), make(key_b)
+
+
 def _steps(model: Model, state: Any) -> dict[Label, tuple[Any, Log]]:
     steps: dict[Label, tuple[Any, Log]] = {}
     for label, succ, log in model.next_steps(state):
@@ -139,14 +161,15 @@ def distinguish(a: Model, b: Model, *, max_pairs: int = DEFAULT_MAX_PAIRS, limit
         raise ModelError("a model gave no initial state")
     found: list[Difference] = []
     kinds: set[tuple[str, ...]] = set()
+    compare_a, compare_b = _comparer(a, b)
     queue = deque(range(len(pairs)))
     stop: str | None = None
 
     def report(i: int, kind: Literal["events", "only-a", "only-b"], last: PairStep,
                offered: tuple[tuple[Label, ...], tuple[Label, ...]]) -> None:
         labels = [*_labels_to(parents, i), last.label]
-        ev_a = events_of(last.log_a) if last.log_a is not None else []
-        ev_b = events_of(last.log_b) if last.log_b is not None else []
+        ev_a = compare_a(last.log_a) if last.log_a is not None else []
+        ev_b = compare_b(last.log_b) if last.log_b is not None else []
         key = _kind_key(kind, labels, ev_a, ev_b)
         if key in kinds:
             return
@@ -163,8 +186,7 @@ def distinguish(a: Model, b: Model, *, max_pairs: int = DEFAULT_MAX_PAIRS, limit
                 report(i, "only-a", PairStep(label, log_a, None), offered)
                 continue
             tb, log_b = steps_b[label]
-            ev_a, ev_b = events_of(log_a), events_of(log_b)
-            if ev_a != ev_b:
+            if compare_a(log_a) != compare_b(log_b):
                 report(i, "events", PairStep(label, log_a, log_b), offered)
                 continue
             if (ta, tb) in seen:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 from ._config import Config, load_config, presets_for, scope_configs
 from ._klp import (
@@ -86,8 +86,9 @@ def delete_module(v: ModuleType, k: Kernel, name: str) -> int:
 class KlpModel:
     """A livepatch variant on one configuration, as the checker sees it."""
 
-    def __init__(self, variant: ModuleType, config: Config) -> None:
+    def __init__(self, variant: ModuleType, config: Config, features: tuple[str, ...] = ()) -> None:
         self.v = variant
+        self.features = features
         self.config = config
         self.env = Env(config.spec_of, config.fixture_of)
         self.faults = frozenset(config.faults)
@@ -174,6 +175,34 @@ class KlpModel:
 
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)
+
+    # state callbacks by position, in the POC's names, so that variants can be diffed
+    _CANONICAL: ClassVar[dict[str, str]] = {"pre_patch": "setup", "post_patch": "enable", "pre_unpatch": "disable",
+                                             "post_unpatch": "release"}
+
+    def event_kinds(self) -> set[str]:
+        """The kinds of events this variant produces (for klpmc diff): state and/or object callbacks."""
+        kinds = {"result"}
+        if "shadow_states" in self.features:
+            kinds.add("shadow")
+        if "state_callbacks" in self.features:
+            kinds.add("state")
+        if "object_callbacks" in self.features:
+            kinds.add("object")
+        return kinds
+
+    def event_key(self, e: Any) -> tuple[Any, ...] | None:
+        """An event in the vocabulary the variants share: state callbacks named by position."""
+        if isinstance(e, InsmodResult):
+            return ("result", e.module, e.ret)
+        callback = getattr(e, "callback", None)
+        if callback is None:
+            return None
+        if callback == "shadow_free_all":
+            return ("shadow", e.patch, e.state)
+        if e.state is not None:
+            return ("state", self._CANONICAL.get(callback, callback), e.patch, e.state, e.ret)
+        return ("object", callback, e.patch, e.object, e.ret)
 
     def describe(self, s: KState) -> str:
         """A few lines for a graph node: klp_patches, the transition, loaded modules, what callbacks did."""
@@ -275,7 +304,7 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
     return ModelDef(
         name=name,
         summary=summary,
-        build=lambda config: KlpModel(variant, config),
+        build=lambda config: KlpModel(variant, config, features),
         presets=presets,
         default_preset=default_preset,
         expected=manifest,
