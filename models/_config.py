@@ -277,6 +277,14 @@ def presets_for(model: str, features: tuple[str, ...]) -> dict[str, Preset]:
                            faults=frozenset({"setup", "pre_patch", "patch_object", "module_coming"}),
                            reverse=True, force=True, reload=True)),
     }
+    if "block_disable" in features:
+        blocked = StateConfig(1, 1, True, True)
+        out["block"] = (
+            "P1 holds state 1 with block_disable; a replace without it (P2) and one with it (P3); force, reversal",
+            Config("block", (PatchConfig("P1", False, ("vmlinux",), (blocked,)),
+                             PatchConfig("P2", True, ("vmlinux",), (StateConfig(2, 1, False, True),)),
+                             PatchConfig("P3", True, ("vmlinux",), (s1,))),
+                   faults=frozenset({"setup"}), reverse=True, force=True))
     out.update(selftest_presets(model))
     return out
 

@@ -591,16 +591,20 @@ SHARED_LEAK = ("two non-replace patches share a state that a replace drops: each
 KEEPS_ALL = "the replace patch of this preset carries every state of the others"
 ONE_STATE = "each patch has one state: no setup can fail after another one succeeded"
 
+NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
+
 MODEL = make_model_def(
     __name__,
     name="poc-series",
     summary="the POC after 7/7: per-state callbacks only, shadow variables tied to states, block_disable",
     features=("state_callbacks", "shadow_states", "block_disable"),
     expected={
-        "small": {"shadow-free-once": ("violated", UNGUARDED_FREE),
+        "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                  "shadow-free-once": ("violated", UNGUARDED_FREE),
                   "reach-replace-drops-state": ("unreachable", KEEPS_ALL),
                   "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-        "drop": {"state-lifecycle": ("violated", NO_REENABLE),
+        "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                 "state-lifecycle": ("violated", NO_REENABLE),
                  "release-after-setup": ("violated", NEWER_RELEASED),
                  "released-on-leave": ("violated", SHARED_LEAK),
                  "set-up-while-held": ("violated", NEWER_RELEASED),
@@ -610,9 +614,18 @@ MODEL = make_model_def(
                  "shadow-free-once": ("violated", UNGUARDED_FREE),
                  "reversal-restores": ("violated", NO_REENABLE_SHORT),
                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-        "modules": {"shadow-free-once": ("violated", UNGUARDED_FREE),
+        "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                    "shadow-free-once": ("violated", UNGUARDED_FREE),
                     "reach-replace-drops-state": ("unreachable", KEEPS_ALL)},
-        "speaker": {"state-lifecycle": ("violated", NO_REENABLE),
+        "block": {"state-lifecycle": ("violated", NO_REENABLE),
+                  "set-up-while-held": ("violated", NEWER_RELEASED),
+                  "release-only-when-gone": ("violated", NEWER_RELEASED),
+                  "no-callback-on-kept-state": ("violated", NEWER_RELEASED),
+                  "shadow-free-once": ("violated", UNGUARDED_FREE),
+                  "reversal-restores": ("violated", NO_REENABLE_SHORT),
+                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
+        "speaker": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                    "state-lifecycle": ("violated", NO_REENABLE),
                     "shadow-free-once": ("violated", UNGUARDED_FREE),
                     "reversal-restores": ("violated", NO_REENABLE_SHORT),
                     "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},

@@ -640,12 +640,19 @@ SELFTEST = Config(
 # Manifest reasons.
 ONE_STATE = "each patch of the preset has one state, so no setup can fail after another one succeeded"
 
+NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
+
 EXPECTED = {
-    "small": {"reach-replace-drops-state": ("unreachable", "the replace P2 carries P1's only state"),
+    "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+              "reach-replace-drops-state": ("unreachable", "the replace P2 carries P1's only state"),
               "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "drop": {"reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "modules": {"reach-replace-drops-state": ("unreachable", "the replace P2 keeps state 1, adds state 2")},
-    "selftest": {"reach-replace-drops-state": ("unreachable", "livepatch2 carries state 10 of livepatch"),
+    "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+             "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
+    "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                "reach-replace-drops-state": ("unreachable", "the replace P2 keeps state 1, adds state 2")},
+    "block": {"reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
+    "selftest": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                 "reach-replace-drops-state": ("unreachable", "livepatch2 carries state 10 of livepatch"),
                  "reach-setup-fails-after-success": ("unreachable", "pre_patch_ret fails the first state")},
 }
 

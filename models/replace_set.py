@@ -654,18 +654,27 @@ ONE_STATE = "each patch of the preset has one state, so no setup can fail after 
 
 OWN_SET = "v2 rules: replace=false is a set of its own and two sets may not share a state id"
 
+NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
+
 EXPECTED = {
-    "small": {"reach-replace-drops-state": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
+    "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+              "reach-replace-drops-state": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
               "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
               "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
               "reach-state-shared": ("unreachable", OWN_SET)},
-    "drop": {"reach-replace-drops-state": ("unreachable", OWN_SET + "; P3 (set 0) replaces no other set"),
+    "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+             "reach-replace-drops-state": ("unreachable", OWN_SET + "; P3 (set 0) replaces no other set"),
              "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
              "reach-state-shared": ("unreachable", OWN_SET)},
-    "modules": {"reach-replace-drops-state": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
+    "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                "reach-replace-drops-state": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
                 "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; P2 is refused beside P1"),
                 "reach-state-shared": ("unreachable", OWN_SET)},
-    "selftest": {"reach-replace-drops-state": ("unreachable", OWN_SET + "; livepatch2 (set 0) is refused"),
+    "block": {"reach-setup-fails-after-success": ("unreachable", ONE_STATE),
+              "reach-state-shared": ("unreachable", OWN_SET)},
+    "sets": {"reach-disable-refused": ("unreachable", NO_BLOCK)},
+    "selftest": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                 "reach-replace-drops-state": ("unreachable", OWN_SET + "; livepatch2 (set 0) is refused"),
                  "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; livepatch2 (set 0) is refused"),
                  "reach-setup-fails-after-success": ("unreachable", "pre_patch_ret fails the first state"),
                  "reach-state-shared": ("unreachable", OWN_SET)},

@@ -621,10 +621,16 @@ BUG_ALL_PATCHES = ("v1 bug: the *_replaced helpers walk every patch; a reversed 
 BUG_SHARED = ("v1 bug: P1{1} and P2{1} both replaced by P3 each see the other in "
               "is_state_in_other_patches(); state 1 is never released, its shadow leaks (6 steps; Sashiko)")
 
+NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
+BUG_BLOCKED = ("v1 bug, as on drop: a reversed disable of the older replace P2 releases P1's state 1, "
+               "although that state has block_disable and P1 can never be disabled (P2r{2} P1{1}: 7 steps)")
+
 EXPECTED = {
-    "small": {"reach-replace-drops-state": ("unreachable", "the replace P2 carries P1's only state"),
+    "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+              "reach-replace-drops-state": ("unreachable", "the replace P2 carries P1's only state"),
               "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "drop": {"state-lifecycle": ("violated", BUG_ALL_PATCHES),
+    "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+             "state-lifecycle": ("violated", BUG_ALL_PATCHES),
              "release-after-setup": ("violated", BUG_ALL_PATCHES),
              "set-up-while-held": ("violated", BUG_ALL_PATCHES),
              "release-only-when-gone": ("violated", BUG_ALL_PATCHES),
@@ -634,8 +640,17 @@ EXPECTED = {
              "no-callback-on-kept-state": ("violated", BUG_ALL_PATCHES),
              "reversal-restores": ("violated", BUG_ALL_PATCHES),
              "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "modules": {"reach-replace-drops-state": ("unreachable", "the replace P2 keeps state 1, adds state 2")},
-    "selftest": {"reach-replace-drops-state": ("unreachable", "livepatch2 carries state 10 of livepatch"),
+    "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                "reach-replace-drops-state": ("unreachable", "the replace P2 keeps state 1, adds state 2")},
+    "block": {"state-lifecycle": ("violated", BUG_BLOCKED),
+              "set-up-while-held": ("violated", BUG_BLOCKED),
+              "release-only-when-gone": ("violated", BUG_BLOCKED),
+              "no-callback-on-kept-state": ("violated", BUG_BLOCKED),
+              "shadow-free-once": ("violated", BUG_BLOCKED),
+              "reversal-restores": ("violated", BUG_BLOCKED),
+              "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
+    "selftest": {"reach-disable-refused": ("unreachable", NO_BLOCK),
+                 "reach-replace-drops-state": ("unreachable", "livepatch2 carries state 10 of livepatch"),
                  "reach-setup-fails-after-success": ("unreachable", "pre_patch_ret fails the first state")},
 }
 

@@ -50,6 +50,12 @@ def module_loads_in_transition(before: Any, label: Any, log: tuple[Any, ...], af
     return v.func(label) == "klp_module_coming" and before.transition is not None
 
 
+def disable_refused(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+    """Writing 0 to an enabled patch's `enabled` changes nothing although no transition is pending."""
+    return (v.func(label) == "enabled_store" and before.transition is None and after == before
+            and v.args(label)[1:] == (0,))
+
+
 def state_shared(s: Any) -> bool:
     """Two listed patches hold the same state."""
     return any(len(v.holders(s, sid)) > 1 for sid in v.state_ids(s))
@@ -69,6 +75,8 @@ CATALOGUE = (
     Property("reach-module-in-transition", "sometimes", "a target module loads during a transition",
              module_loads_in_transition, over="step"),
     Property("reach-state-shared", "sometimes", "two listed patches hold the same state", state_shared),
+    Property("reach-disable-refused", "sometimes", "a disable is refused while no transition is pending",
+             disable_refused, over="step"),
 )
 
 REQUIRES = {
@@ -76,4 +84,5 @@ REQUIRES = {
     "reach-setup-fails-after-success": ("state_callbacks",),
     "reach-state-shared": ("state_callbacks",),
     "reach-module-in-transition": ("object_callbacks",),
+    "reach-disable-refused": ("block_disable",),
 }

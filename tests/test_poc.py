@@ -126,18 +126,27 @@ PINNED = {
         "reach-module-in-transition": ("unreachable", None)}),
     ("poc-series", "small"): ((60, 144, 9), {
         "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
-        "reach-setup-fails-after-success": ("unreachable", None)}),
+        "reach-setup-fails-after-success": ("unreachable", None),
+        "reach-disable-refused": ("unreachable", None)}),
     ("poc-series", "drop"): ((848, 2678, 20), {
         "state-lifecycle": ("violated", 6), "release-after-setup": ("violated", 14),
         "released-on-leave": ("violated", 6), "set-up-while-held": ("violated", 7),
         "release-only-when-gone": ("violated", 7), "no-callback-on-kept-state": ("violated", 7),
         "shadow-freed-on-leave": ("violated", 6), "shadow-free-once": ("violated", 1),
-        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None)}),
+        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None),
+        "reach-disable-refused": ("unreachable", None)}),
     ("poc-series", "modules"): ((354, 2078, 14), {
-        "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
+        "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
+        "reach-disable-refused": ("unreachable", None)}),
     ("poc-series", "speaker"): ((4784, 25644, 20), {
         "state-lifecycle": ("violated", 6), "shadow-free-once": ("violated", 1),
-        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None)}),
+        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None),
+        "reach-disable-refused": ("unreachable", None)}),
+    ("poc-series", "block"): ((998, 3459, 17), {
+        "state-lifecycle": ("violated", 6), "set-up-while-held": ("violated", 7),
+        "release-only-when-gone": ("violated", 7), "no-callback-on-kept-state": ("violated", 7),
+        "shadow-free-once": ("violated", 1), "reversal-restores": ("violated", 5),
+        "reach-setup-fails-after-success": ("unreachable", None)}),
     ("poc-series", "state"): ((190, 744, 13), {
         "state-lifecycle": ("violated", 6), "reversal-restores": ("violated", 5),
         "reach-setup-fails-after-success": ("unreachable", None)}),

@@ -117,15 +117,19 @@ PINNED = {
                                      "no-callback-on-kept-state": 7}),
     ("v1", "modules"): (354, 2078, 14, {}),
     ("v1", "selftest"): (921, 3981, 16, {}),
+    ("v1", "block"): (776, 2695, 17, {"state-lifecycle": 7, "set-up-while-held": 7, "release-only-when-gone": 7,
+                                      "no-callback-on-kept-state": 7, "shadow-free-once": 7, "reversal-restores": 7}),
     ("refcount", "small"): (60, 144, 9, {}),
     ("refcount", "drop"): (344, 1144, 13, {}),
     ("refcount", "modules"): (354, 2078, 14, {}),
     ("refcount", "selftest"): (921, 3981, 16, {}),
+    ("refcount", "block"): (565, 1992, 13, {}),
     ("replace-set", "small"): (39, 92, 8, {}),
     ("replace-set", "drop"): (246, 812, 12, {}),
     ("replace-set", "modules"): (138, 710, 10, {}),
     ("replace-set", "sets"): (350, 1171, 12, {}),
     ("replace-set", "selftest"): (308, 1277, 12, {}),
+    ("replace-set", "block"): (216, 868, 11, {}),
 }
 
 
