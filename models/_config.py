@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -347,5 +346,3 @@ def _inverse(mapping: dict[int, int]) -> list[int]:
     inv = {v: k for k, v in mapping.items()}
     return [inv[i] for i in sorted(inv)]
 
-
-Builder = Callable[[Config], Any]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._kernel import klp_ftrace_handler, klp_shadow_alloc, klp_shadow_free, klp_shadow_get
+from ._kernel import klp_ftrace_handler, klp_shadow_alloc
 from ._klp import (
     ENODEV,
     MODULE_STATE_COMING,
@@ -373,13 +373,5 @@ def selftest_presets(model: str) -> dict[str, tuple[str, Any]]:
 SELFTEST_PRESETS: dict[str, Callable[[], dict[str, tuple[str, Any]]]] = {}
 
 
-__all__ = [
-    "GENERIC",
-    "SHADOW_NULL",
-    "Fixtures",
-    "ModuleFixture",
-    "klp_shadow_free",
-    "klp_shadow_get",
-    "selftest_presets",
-    "upstream_fixtures",
-]
+__all__ = ["GENERIC", "GENERIC_TARGET", "SHADOW_NULL", "Fixtures", "ModuleFixture", "selftest_presets",
+           "upstream_fixtures"]

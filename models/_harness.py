@@ -15,8 +15,8 @@ from types import ModuleType
 from typing import Any
 
 from ._config import Config
-from ._klp import EINVAL, ENOENT, ERRNO_TEXT, VMLINUX, Kernel, KState
-from ._model import Disabled, InsmodResult, KlpModel, delete_module, load_module
+from ._klp import EINVAL, ENOENT, ERRNO_TEXT, Kernel, KState
+from ._model import Disabled, KlpModel, delete_module, load_module
 
 INSMOD_TEXT = dict(ERRNO_TEXT)
 INSMOD_TEXT[EINVAL] = "Invalid parameters"          # kmod's insmod maps EINVAL to this text
@@ -205,12 +205,4 @@ def diff_lines(expected: list[str], got: list[str], model: str) -> list[str]:
     return list(difflib.unified_diff(expected, got, "expected", model, lineterm=""))
 
 
-__all__ = [
-    "VMLINUX",
-    "Harness",
-    "InsmodResult",
-    "ScenarioError",
-    "read_scenario",
-    "replay_file",
-    "replay_lines",
-]
+__all__ = ["Harness", "ScenarioError", "diff_lines", "read_scenario", "replay_file", "replay_lines"]

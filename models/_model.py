@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -331,11 +331,3 @@ def scope_manifest(name: str, verdict: Any) -> dict[str, dict[str, Any]]:
         for config, props in configs.items():
             out[config] = {p: verdict("violated", reasons.get(p, "recorded")) for p in props}
     return out
-
-
-def build(variant: ModuleType, config: Config) -> KlpModel:
-    return KlpModel(variant, config)
-
-
-def iter_labels(model: KlpModel, s: KState) -> Iterable[Call]:
-    return (label for label, _, _ in model.next_steps(s))
