@@ -39,8 +39,13 @@ def run(model: str, name: str, config: object) -> tuple[int, int, float, float]:
     grown = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     s = r.stats
+    first = "-"
+    if any(p.verdict == "violated" for p in r.properties):
+        t0 = time.perf_counter()
+        check(mdef.build(config), props, stop_on_violation=True)
+        first = f"{time.perf_counter() - t0:.3f}"
     print(f"{model:12} {name:22} {s.states:>10,} {s.transitions:>11,} {secs:8.2f} "
-          f"{s.states / secs:>10,.0f} {s.transitions / secs:>11,.0f} {grown / max(s.states, 1):>8,.0f}",
+          f"{s.states / secs:>10,.0f} {s.transitions / secs:>11,.0f} {grown / max(s.states, 1):>8,.0f} {first:>9}",
           flush=True)
     return s.states, s.transitions, secs, grown
 
@@ -54,7 +59,7 @@ def main() -> None:
     models = registry.all_models()
     names = args.model or list(models)
     print(f"{'model':12} {'preset':22} {'states':>10} {'transitions':>11} {'seconds':>8} "
-          f"{'states/s':>10} {'trans/s':>11} {'B/state':>8}")
+          f"{'states/s':>10} {'trans/s':>11} {'B/state':>8} {'1st cex s':>9}")
     for model in names:
         mdef = registry.get_model(model)
         presets = args.preset or list(mdef.presets)
