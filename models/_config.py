@@ -7,14 +7,13 @@ test module of `models/_fixtures.py`) or built from the kernel's and the series'
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from ._klp import VMLINUX, Fixture, ObjSpec, PatchSpec, StateSpec
+from ._klp import OBJECT_CALLBACKS, VMLINUX, Fixture, ObjSpec, PatchSpec, StateSpec
 
-OBJECT_CALLBACKS = frozenset({"pre_patch", "post_patch", "pre_unpatch", "post_unpatch"})
 # state callbacks by position: POC names, v1 names
 STATE_CALLBACK_NAMES = (("setup", "pre_patch"), ("enable", "post_patch"), ("disable", "pre_unpatch"),
                         ("release", "post_unpatch"))
@@ -230,17 +229,9 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
 
 def load_config(path: str, model: str, features: tuple[str, ...]) -> tuple[Config, list[str]]:
     """Read a TOML configuration file; errors are one line naming the file and the problem."""
-    from klpmc.registry import ConfigError
+    from klpmc.registry import ConfigError, load_toml
 
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"no such configuration file: {path}") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+    data = load_toml(Path(path))
     try:
         cfg = config_from_dict(data, path, model, features)
     except ConfigProblem as e:

@@ -19,6 +19,7 @@ from ._klp import (
     MODULE_STATE_COMING,
     MODULE_STATE_GOING,
     MODULE_STATE_LIVE,
+    OBJECT_CALLBACKS,
     VMLINUX,
     Fixture,
     Kernel,
@@ -31,7 +32,6 @@ from ._klp import (
     StateSpec,
 )
 
-ALL_OBJECT_CALLBACKS = frozenset({"pre_patch", "post_patch", "pre_unpatch", "post_unpatch"})
 SHADOW_NULL = "NULL"   # the obj pointer of a global shadow variable
 
 
@@ -311,7 +311,7 @@ def upstream_fixtures(get_state: Any, get_prev_state: Any) -> Fixtures:
     """The kernel's selftest modules (tools/testing/selftests/livepatch/test_modules)."""
     demo = CallbacksDemo("test_klp_callbacks_demo")
     demo2 = CallbacksDemo("test_klp_callbacks_demo2")
-    cbs = ALL_OBJECT_CALLBACKS
+    cbs = OBJECT_CALLBACKS
 
     def demo_spec(p: dict[str, Any]) -> PatchSpec:
         return PatchSpec("test_klp_callbacks_demo", False,

@@ -27,6 +27,7 @@ from ._klp import (
     EINVAL,
     ENOMEM,
     ERRNO_NAME,
+    STATE_CALLBACKS,
     VMLINUX,
     Kernel,
     KlpPatch,
@@ -39,7 +40,6 @@ from ._klp import (
     TaskS,
 )
 
-STATE_CALLBACKS = frozenset({"setup", "enable", "disable", "release"})
 SPEAKER = "test_klp_speaker"
 SPEAKER2 = "test_klp_speaker2"
 APPLAUSE_ID = 1

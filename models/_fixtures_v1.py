@@ -31,6 +31,7 @@ from ._klp import (
     ENOMEM,
     ERRNO_NAME,
     KLP_TRANSITION_IDLE,
+    STATE_CALLBACKS,
     VMLINUX,
     Kernel,
     KlpPatch,
@@ -43,7 +44,6 @@ from ._klp import (
     TaskS,
 )
 
-ALL_STATE_CALLBACKS = frozenset({"setup", "enable", "disable", "release"})
 SPEAKER, SPEAKER2 = "test_klp_speaker", "test_klp_speaker2"
 SPEAKER_ID = {SPEAKER: "", SPEAKER2: "(2)"}
 LP_WELCOME = {SPEAKER: "lp_speaker_welcome", SPEAKER2: "lp_speaker2_welcome"}
@@ -180,7 +180,7 @@ class SpeakerLivepatch(ModuleFixture):
         """The patch as applause_init() and the init function build it from the parameters."""
         ids = [APPLAUSE_START_ID + i for i, on in enumerate((p.get("applause"), p.get("applause2"))) if on]
         objs = tuple(ObjSpec(t, ("speaker_welcome", "block_doors_func")) for t in (SPEAKER, SPEAKER2))
-        states = tuple(StateSpec(i, 1, False, True, ALL_STATE_CALLBACKS, True) for i in ids)
+        states = tuple(StateSpec(i, 1, False, True, STATE_CALLBACKS, True) for i in ids)
         return PatchSpec(self.name, bool(p.get("replace", False)), objs, states, self)
 
     def _applause(self, k: Kernel, func: str, id: int, text: str | None) -> None:
@@ -235,7 +235,7 @@ class StateV1(ModuleFixture):
     def spec(self, p: dict[str, Any]) -> PatchSpec:
         """states[0].block_disable = state_block_disable; no_state drops the states array (read at init)."""
         states = () if p.get("no_state") else (
-            StateSpec(1, 1, bool(p.get("state_block_disable", False)), True, ALL_STATE_CALLBACKS, True),)
+            StateSpec(1, 1, bool(p.get("state_block_disable", False)), True, STATE_CALLBACKS, True),)
         return PatchSpec(self.name, True, (ObjSpec(VMLINUX, ()),), states, self)
 
     def state_callback(self, k: Kernel, cb: str, patch: KlpPatch, state: KlpState) -> int:

@@ -32,6 +32,11 @@ MODULE_STATE_LIVE, MODULE_STATE_COMING, MODULE_STATE_GOING = "LIVE", "COMING", "
 
 VMLINUX = "vmlinux"
 
+# the callbacks a static entry may provide: struct klp_callbacks per object; per state, in the POC's
+# names (setup, enable, disable, release), which the v1 names (pre_patch, ...) map to by position
+OBJECT_CALLBACKS = frozenset({"pre_patch", "post_patch", "pre_unpatch", "post_unpatch"})
+STATE_CALLBACKS = frozenset({"setup", "enable", "disable", "release"})
+
 
 # --------------------------------------------------------------------------------------------------
 # Labels and events: what a trace shows
