@@ -43,8 +43,8 @@ def read_scenario(path: str) -> list[str]:
 class Harness:
     """A selftest machine: one model state, commands run one at a time as the harness does."""
 
-    def __init__(self, variant: ModuleType, config: Config) -> None:
-        self.model = KlpModel(variant, config)
+    def __init__(self, variant: ModuleType, config: Config, features: tuple[str, ...]) -> None:
+        self.model = KlpModel(variant, config, features)
         self.v = variant
         self.config = config
         self.state: KState = self.model.init_states()[0]
@@ -165,9 +165,10 @@ def _value(text: str) -> Any:
         return text
 
 
-def replay_lines(variant: ModuleType, config: Config, expected: list[str]) -> list[str]:
+def replay_lines(variant: ModuleType, config: Config, expected: list[str],
+                 features: tuple[str, ...]) -> list[str]:
     """Run the commands of an expected log; return the log the model prints."""
-    h = Harness(variant, config)
+    h = Harness(variant, config, features)
     i = 0
     while i < len(expected):
         line = expected[i]
@@ -179,7 +180,8 @@ def replay_lines(variant: ModuleType, config: Config, expected: list[str]) -> li
     return h.out
 
 
-def replay_file(variant: ModuleType, model: str, path: str, check: bool) -> tuple[list[str], bool]:
+def replay_file(variant: ModuleType, model: str, path: str, check: bool,
+                features: tuple[str, ...]) -> tuple[list[str], bool]:
     """`klpmc replay MODEL FILE [--check]`: the log the model prints, and whether it matches the file."""
     from klpmc.registry import ConfigError
 
@@ -192,7 +194,7 @@ def replay_file(variant: ModuleType, model: str, path: str, check: bool) -> tupl
         raise ConfigError(f"model '{model}' has no selftest modules to replay with")
     config = Config(f"replay {path}", fixtures=fixtures, module_dir=fixtures.module_dir)
     try:
-        got = replay_lines(variant, config, expected)
+        got = replay_lines(variant, config, expected, features)
     except ScenarioError as e:
         raise ConfigError(f"{path}: {e}") from None
     if not check or got == expected:

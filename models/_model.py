@@ -11,6 +11,7 @@ entry point a user or the scheduler can trigger, every nondeterministic outcome 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from ._klp import (
     Kernel,
     KlpPatch,
     KState,
+    PatchSpec,
     ModS,
     Module,
 )
@@ -86,12 +88,20 @@ def delete_module(v: ModuleType, k: Kernel, name: str) -> int:
 class KlpModel:
     """A livepatch variant on one configuration, as the checker sees it."""
 
-    def __init__(self, variant: ModuleType, config: Config, features: tuple[str, ...] = ()) -> None:
+    def __init__(self, variant: ModuleType, config: Config, features: tuple[str, ...]) -> None:
         self.v = variant
         self.features = features
         self.config = config
-        self.env = Env(config.spec_of, config.fixture_of)
+        self.env = Env(self.spec_of, config.fixture_of)
         self.faults = frozenset(config.faults)
+
+    def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
+        """The module as built for this variant: a struct klp_state without is_shadow has no such field."""
+        spec = self.config.spec_of(name, params)
+        if "shadow_states" in self.features or not any(st.is_shadow for st in spec.states):
+            return spec
+        return dataclasses.replace(spec, states=tuple(dataclasses.replace(st, is_shadow=False)
+                                                      for st in spec.states))
 
     def init_states(self) -> list[KState]:
         return [KState((), None, KLP_TRANSITION_IDLE, (), (), (), (), (), tuple(self.v_ghost_init()))]
@@ -234,6 +244,7 @@ class InsmodResult:
     """The value insmod returned: not a log line; the harness prints its error text."""
 
     __slots__ = ("module", "ret")
+    callback: ClassVar[str] = "insmod"     # how the properties tell it from a callback event
 
     def __init__(self, module: str, ret: int) -> None:
         self.module = module
@@ -311,7 +322,7 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
         properties=applicable(features),
         load_config=lambda path: load_config(path, name, features),
         scope=lambda spec: scope_configs(spec, name, features),
-        replay=lambda path, check: _harness.replay_file(variant, name, path, check),
+        replay=lambda path, check: _harness.replay_file(variant, name, path, check, features),
     )
 
 

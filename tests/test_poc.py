@@ -63,7 +63,8 @@ def _scenario(model: str, commands: list[str]) -> list[str]:
     variant = importlib.import_module(f"klpmc.models.{model.replace('-', '_')}")
     fixtures = variant.FIXTURES
     config = Config("scenario", fixtures=fixtures, module_dir=fixtures.module_dir)
-    return replay_lines(variant, config, [f"% {c}" for c in commands])
+    features = variant.MODEL.build(config).features
+    return replay_lines(variant, config, [f"% {c}" for c in commands], features)
 
 
 def test_block_disable_refuses_disable() -> None:
@@ -103,19 +104,19 @@ def test_waiting_worker_blocks_until_reversed() -> None:
 # (distinct states, transitions, depth) and {property: (verdict, shortest trace length)} for every verdict
 # that is not holds/reachable, measured with `klpmc check MODEL --preset NAME --json`
 PINNED = {
-    ("poc", "small"): ((117, 292, 9), {
+    ("poc", "small"): ((58, 143, 8), {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
         "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None),
         "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "drop"): ((508, 1624, 16), {
+    ("poc", "drop"): ((376, 1246, 16), {
         "state-lifecycle": ("violated", 7), "release-after-setup": ("violated", 10),
         "set-up-while-held": ("violated", 7), "release-only-when-gone": ("violated", 7),
         "no-callback-on-kept-state": ("violated", 7), "reversal-restores": ("violated", 7),
         "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None),
         "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "modules"): ((1234, 7868, 20), {
+    ("poc", "modules"): ((586, 3710, 19), {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
         "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
     ("poc", "kselftest"): ((2048, 10032, 14), {

@@ -78,7 +78,8 @@ def _scenario(model: str, commands: list[str]) -> list[str]:
     get_model(model)  # maps klpmc.models in a source checkout
     variant = importlib.import_module(f"klpmc.models.{model.replace('-', '_')}")
     config = Config("scenario", fixtures=variant.FIXTURES, module_dir=variant.FIXTURES.module_dir)
-    return replay_lines(variant, config, [f"% {c}" for c in commands])
+    features = variant.MODEL.build(config).features
+    return replay_lines(variant, config, [f"% {c}" for c in commands], features)
 
 
 def test_block_disable_refuses_disable() -> None:
