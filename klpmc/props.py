@@ -8,6 +8,10 @@ A property is data: a name, a kind, a one-line description and a predicate.
 * ``sometimes``: True when the interesting thing happened, over a state (``over="state"``, the default) or a
   transition (``over="step"``); the verdict says whether it is reachable at all.  It guards the other
   properties against vacuity.
+
+A property may also carry its ``rule``: the same predicate written with the connectives of `klpmc.logic`
+over views (``rule(view)`` or ``rule(before, step, after)``). The predicate is the rule applied to concrete
+views; a model that offers symbolic views turns the same rule into a z3 formula (`klpmc.logic.vacuity`).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ _SETTLED_ON_FIRE: Final[dict[Kind, Verdict]] = {
 
 @dataclass(frozen=True)
 class Property:
-    """A named property: ``Property(name, kind, description, predicate, over=None)``.
+    """A named property: ``Property(name, kind, description, predicate, over=None, rule=None)``.
 
     ``over`` is what the predicate looks at: ``"state"`` or ``"step"``.  It follows from the kind for
     ``always`` (state) and ``step`` (step); for ``sometimes`` it defaults to ``"state"``.
@@ -61,6 +65,7 @@ class Property:
     description: str
     predicate: Callable[..., bool] = field(repr=False, compare=False)
     over: Over | None = None
+    rule: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:

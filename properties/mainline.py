@@ -1,135 +1,111 @@
 """Rules that mainline keeps (and one it breaks by design): transitions, per-object callbacks, versions.
 
-Each rule is a small named predicate. ``always`` rules read a state, ``step`` rules a transition
-(before, label, log, after); True means the rule holds there.
+Each rule is a small named function over views (`properties._view`): ``always`` rules read a state,
+``step`` rules a transition (before, step, after). It returns True where the rule holds, or, given
+symbolic views, the z3 formula of that; the connectives come from `klpmc.logic`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from klpmc.props import Property
+from klpmc.logic import AND, IF, IMPLIES, NOT, OR, all_of, any_of, given, scan
 
 from . import _view as v
+from ._view import Step, View, state_property, step_property
 
 
-def one_transition(s: Any) -> bool:
+def one_transition(s: View) -> Any:
     """At most one transition; the target is idle iff there is no transition patch, which is listed."""
-    if s.transition is None:
-        return bool(s.target == v.IDLE)
-    return s.target != v.IDLE and v.patch(s, s.transition) is not None
+    return IF(s.idle(), s.target == v.IDLE, AND(s.target != v.IDLE, s.transition_listed()))
 
 
-def post_unpatch_after_pre_patch(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def post_unpatch_after_pre_patch(b: View, t: Step, a: View) -> Any:
     """A per-object post_unpatch runs only after that object's pre_patch succeeded, at most once."""
-    world = v.world(before)
-    for e in v.object_events(log):
-        key = ("obj", e.patch, e.object)
-        if e.callback == "post_unpatch":
-            if key not in world:
-                return False
-            del world[key]
-        elif e.callback == "pre_patch" and not e.ret:
-            world[key] = "setup"
-    return True
+    def step(set_up: Any, e: Any, key: Any) -> tuple[Any, Any]:
+        post = t.cb(e, ("post_unpatch",))
+        came = AND(t.cb(e, ("pre_patch",)), NOT(t.failed(e)))
+        return IF(post, False, IF(came, True, set_up)), IMPLIES(post, set_up)
+
+    return scan(t.events, b.obj_keys(), t.is_obj_event, t.ev_obj, lambda k: b.wobj_key(k) != v.NONE, step)
 
 
-def pre_unpatch_after_post_patch(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def pre_unpatch_after_post_patch(b: View, t: Step, a: View) -> Any:
     """A per-object pre_unpatch runs only after that object's post_patch."""
-    world = v.world(before)
-    for e in v.object_events(log):
-        key = ("obj", e.patch, e.object)
-        if e.callback == "pre_unpatch" and world.get(key) != "enabled":
-            return False
-        if e.callback == "post_patch":
-            world[key] = "enabled"
-        elif e.callback == "pre_unpatch":
-            world[key] = "disabled"
-        elif e.callback == "post_unpatch":
-            world.pop(key, None)
-        elif e.callback == "pre_patch" and not e.ret:
-            world[key] = "setup"
-    return True
+    def step(phase: Any, e: Any, key: Any) -> tuple[Any, Any]:
+        pre = t.cb(e, ("pre_unpatch",))
+        came = AND(t.cb(e, ("pre_patch",)), NOT(t.failed(e)))
+        new = IF(t.cb(e, ("post_patch",)), v.ENABLED,
+                 IF(pre, v.DISABLED, IF(t.cb(e, ("post_unpatch",)), v.NONE, IF(came, v.SETUP, phase))))
+        return new, IMPLIES(pre, phase == v.ENABLED)
+
+    return scan(t.events, b.obj_keys(), t.is_obj_event, t.ev_obj, b.wobj_key, step)
 
 
-def _max_versions(s: Any) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for p in s.patches:
-        for st in p.states:
-            out[st.id] = max(out.get(st.id, 0), st.version)
-    return out
-
-
-def version_monotonic(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def version_monotonic(b: View, t: Step, a: View) -> Any:
     """Enabling a patch never lowers the version of a state that is installed."""
-    if v.func(label) != "klp_enable_patch":
-        return True
-    old, new = _max_versions(before), _max_versions(after)
-    return all(new.get(sid, ver) >= ver for sid, ver in old.items())
+    return given(t.called("klp_enable_patch"), lambda: all_of(
+        IMPLIES(AND(b.held(sid), a.held(sid)), a.max_version(sid) >= b.max_version(sid))
+        for sid in b.state_ids()))
 
 
-def no_reenable(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def no_reenable(b: View, t: Step, a: View) -> Any:
     """A disabled patch is enabled again only by reversing its own pending disable transition."""
-    for p in after.patches:
-        old = v.patch(before, p.mod)
-        if p.enabled and old is not None and not old.enabled and before.transition != p.mod:
-            return False
-    return True
+    return all_of(NOT(AND(a.listed(p), a.enabled(p), b.listed(p), NOT(b.enabled(p)), NOT(b.is_transition(p))))
+                  for p in a.patch_names())
 
 
-def forced_module_pinned(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def forced_module_pinned(b: View, t: Step, a: View) -> Any:
     """The module of a forced patch is never removed."""
-    gone = {m.name for m in before.modules} - {m.name for m in after.modules}
-    return not any(m.pinned for m in before.modules if m.name in gone)
+    return all_of(IMPLIES(b.pinned(m), a.loaded(m)) for m in b.module_names())
 
 
-def _replaced(before: Any, after: Any) -> set[str]:
-    """Patches a completing replace transition took off klp_patches."""
-    t = before.transition
-    if t is None or after.transition is not None:
-        return set()
-    tp = v.patch(before, t)
-    if tp is None or not tp.replace or v.patch(after, t) is None:
-        return set()
-    listed = {p.mod for p in after.patches}
-    return {p.mod for p in before.patches if p.mod != t and p.mod not in listed}
+def completing_replace(b: View, a: View) -> Any:
+    """The step completes the transition of a listed atomic-replace patch, which stays listed."""
+    return AND(NOT(b.idle()), a.idle(), any_of(AND(b.is_transition(p), b.listed(p), b.replace(p), a.listed(p))
+                                               for p in b.patch_names()))
 
 
-def replaced_get_no_unpatch_callbacks(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def replaced(b: View, a: View, p: str) -> Any:
+    """p is one of the patches a completing replace took off klp_patches."""
+    return AND(b.listed(p), NOT(b.is_transition(p)), NOT(a.listed(p)))
+
+
+def replaced_get_no_unpatch_callbacks(b: View, t: Step, a: View) -> Any:
     """Design of mainline: the patches an atomic replace takes away run none of their unpatch callbacks."""
-    gone = _replaced(before, after)
-    return not any(e.patch in gone and e.callback in ("pre_unpatch", "post_unpatch")
-                   for e in v.object_events(log))
+    return given(completing_replace(b, a), lambda: all_of(
+        NOT(AND(t.present(e), t.is_obj_event(e), t.cb(e, ("pre_unpatch", "post_unpatch")),
+                any_of(AND(t.ev_patch(e) == b.pid(p), replaced(b, a, p)) for p in b.patch_names())))
+        for e in t.events))
 
 
-def objects_cleaned_up_before_free(s: Any) -> bool:
+def objects_cleaned_up_before_free(s: View) -> Any:
     """Every object whose pre_patch succeeded gets its post_unpatch before its patch leaves klp_patches."""
-    listed = {p.mod for p in s.patches}
-    return all(key[1] in listed for key, _ in s.world if key[0] == "obj")
+    return all_of(IMPLIES(s.wobj_key(k) != v.NONE, s.listed(s.obj_key_patch(k))) for k in s.obj_keys())
 
 
 CATALOGUE = (
-    Property("one-transition", "always",
-             "at most one transition patch, listed, and the target is idle exactly when there is none",
-             one_transition),
-    Property("post-unpatch-after-pre-patch", "step",
-             "per-object post_unpatch only after that object's pre_patch succeeded, at most once",
-             post_unpatch_after_pre_patch),
-    Property("pre-unpatch-after-post-patch", "step",
-             "per-object pre_unpatch only after that object's post_patch", pre_unpatch_after_post_patch),
-    Property("version-monotonic", "step", "an enable never lowers the version of an installed state",
-             version_monotonic),
-    Property("no-reenable", "step",
-             "a disabled or replaced patch is never enabled again (except by reversing its own disable)",
-             no_reenable),
-    Property("forced-module-pinned", "step", "the module of a forced patch is never removed",
-             forced_module_pinned),
-    Property("replaced-no-unpatch-callbacks", "step",
-             "design: patches taken away by an atomic replace run none of their unpatch callbacks",
-             replaced_get_no_unpatch_callbacks),
-    Property("objects-cleaned-before-free", "always",
-             "every object whose pre_patch succeeded gets post_unpatch before its patch is freed",
-             objects_cleaned_up_before_free),
+    state_property("one-transition", "always",
+                   "at most one transition patch, listed, and the target is idle exactly when there is none",
+                   one_transition),
+    step_property("post-unpatch-after-pre-patch", "step",
+                  "per-object post_unpatch only after that object's pre_patch succeeded, at most once",
+                  post_unpatch_after_pre_patch),
+    step_property("pre-unpatch-after-post-patch", "step",
+                  "per-object pre_unpatch only after that object's post_patch", pre_unpatch_after_post_patch),
+    step_property("version-monotonic", "step", "an enable never lowers the version of an installed state",
+                  version_monotonic),
+    step_property("no-reenable", "step",
+                  "a disabled or replaced patch is never enabled again (except by reversing its own disable)",
+                  no_reenable),
+    step_property("forced-module-pinned", "step", "the module of a forced patch is never removed",
+                  forced_module_pinned),
+    step_property("replaced-no-unpatch-callbacks", "step",
+                  "design: patches taken away by an atomic replace run none of their unpatch callbacks",
+                  replaced_get_no_unpatch_callbacks),
+    state_property("objects-cleaned-before-free", "always",
+                   "every object whose pre_patch succeeded gets post_unpatch before its patch is freed",
+                   objects_cleaned_up_before_free),
 )
 
 REQUIRES = {

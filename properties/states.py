@@ -12,189 +12,143 @@ from __future__ import annotations
 
 from typing import Any
 
-from klpmc.props import Property
+from klpmc.logic import AND, IF, IMPLIES, NOT, OR, all_of, any_of, given, scan
 
 from . import _view as v
-
-# life-cycle automaton per state id: callback position -> {phase before: phase after}; None = not set up
-_NEXT: dict[tuple[str, ...], dict[str | None, str | None]] = {
-    v.FIRST: {None: "setup"},
-    v.SECOND: {"setup": "enabled", "disabled": "enabled"},
-    v.THIRD: {"enabled": "disabled"},
-    v.LAST: {"setup": None, "disabled": None},
-}
+from ._view import Step, View, state_property, step_property
 
 
-def _position(callback: str) -> tuple[str, ...] | None:
-    for pos in _NEXT:
-        if callback in pos:
-            return pos
-    return None
+def _state_scan(b: View, t: Step, init: Any, step: Any) -> Any:
+    """Run a per-state-id automaton over the step's state events (callbacks and shadow frees)."""
+    return scan(t.events, b.state_ids(), t.is_state_event, lambda e: e.state, init, step)
 
 
-def lifecycle(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def lifecycle(b: View, t: Step, a: View) -> Any:
     """Per state id the callbacks follow setup (release | enable (disable enable)* disable release)."""
-    world = v.world(before)
-    for e in v.state_events(log):
-        pos = _position(e.callback)
-        if pos is None:
-            continue
-        key = ("state", e.state)
-        if pos is v.FIRST and e.ret:
-            if key in world:
-                return False
-            continue
-        nxt = _NEXT[pos]
-        cur = world.get(key)
-        if cur not in nxt:
-            return False
-        new = nxt[cur]
-        if new is None:
-            world.pop(key, None)
-        else:
-            world[key] = new
-    return True
+    def step(phase: Any, e: Any, sid: Any) -> tuple[Any, Any]:
+        first, second = t.cb(e, v.FIRST), t.cb(e, v.SECOND)
+        third, last = t.cb(e, v.THIRD), t.cb(e, v.LAST)
+        ok = AND(IMPLIES(first, phase == v.NONE),
+                 IMPLIES(second, OR(phase == v.SETUP, phase == v.DISABLED)),
+                 IMPLIES(third, phase == v.ENABLED),
+                 IMPLIES(last, OR(phase == v.SETUP, phase == v.DISABLED)))
+        new = IF(AND(first, NOT(t.failed(e))), v.SETUP,
+                 IF(second, v.ENABLED, IF(third, v.DISABLED, IF(last, v.NONE, phase))))
+        return new, ok
+
+    return _state_scan(b, t, b.wstate, step)
 
 
-def release_after_setup(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def release_after_setup(b: View, t: Step, a: View) -> Any:
     """A state's release (post_unpatch) runs only after its setup (pre_patch) succeeded, once for it."""
-    world = v.world(before)
-    for e in v.state_events(log):
-        key = ("state", e.state)
-        if e.callback in v.FIRST and not e.ret:
-            world[key] = "setup"
-        elif e.callback in v.LAST:
-            if key not in world:
-                return False
-            del world[key]
-    return True
+    def step(set_up: Any, e: Any, sid: Any) -> tuple[Any, Any]:
+        last = t.cb(e, v.LAST)
+        came = AND(t.cb(e, v.FIRST), NOT(t.failed(e)))
+        return IF(came, True, IF(last, False, set_up)), IMPLIES(last, set_up)
+
+    return _state_scan(b, t, lambda sid: b.wstate(sid) != v.NONE, step)
 
 
-def released_on_leave(s: Any) -> bool:
+def released_on_leave(s: View) -> Any:
     """A state whose setup succeeded is released by the time no listed patch holds it."""
-    return all(v.held(s, key[1]) for key, _ in s.world if key[0] == "state")
+    return all_of(IMPLIES(s.wstate(sid) != v.NONE, s.held(sid)) for sid in s.state_ids())
 
 
-def set_up_while_held(s: Any) -> bool:
+def set_up_while_held(s: View) -> Any:
     """Every state a listed patch holds with a setup callback has been set up (ran and succeeded, or inherited)."""
-    world = dict(s.world)
-    return all(("state", st.id) in world for p in s.patches for st in p.states if "setup" in st.callbacks)
+    return all_of(IMPLIES(AND(s.holds(p, sid), s.has_setup(p, sid)), s.wstate(sid) != v.NONE)
+                  for p in s.patch_names() for sid in s.state_ids())
 
 
-def setup_only_when_new(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def _for_state_events(t: Step, names: tuple[str, ...], body: Any) -> Any:
+    """body(e) for every event of the step that runs one of the callbacks ``names`` for a state."""
+    return all_of(given(AND(t.present(e), t.is_state_event(e), t.cb(e, names)), lambda e=e: body(e))
+                  for e in t.events)
+
+
+def setup_only_when_new(b: View, t: Step, a: View) -> Any:
     """Setup (pre_patch) of a state runs only when no other patch holds it (holders 0 -> 1)."""
-    for e in v.state_events(log):
-        if e.callback in v.FIRST and any(p.mod != e.patch for p in v.holders(before, e.state)):
-            return False
-    return True
+    return _for_state_events(t, v.FIRST, lambda e: NOT(any_of(
+        AND(e.state == sid, b.holds(p, sid), t.ev_patch(e) != b.pid(p))
+        for sid in b.state_ids() for p in b.patch_names())))
 
 
-def release_only_when_gone(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def release_only_when_gone(b: View, t: Step, a: View) -> Any:
     """Release (post_unpatch) of a state runs only when no patch holds it any more (holders 1 -> 0)."""
-    return not any(e.callback in v.LAST and v.held(after, e.state) for e in v.state_events(log))
+    return _for_state_events(t, v.LAST, lambda e: NOT(any_of(
+        AND(e.state == sid, a.held(sid)) for sid in a.state_ids())))
 
 
-def _being_replaced(s: Any, name: str) -> bool:
-    """The patch is listed before a replace patch in transition: it is being replaced, or (reversed) kept."""
-    t = v.patch(s, s.transition) if s.transition is not None else None
-    if t is None or not t.replace:
-        return False
-    names = [p.mod for p in s.patches]
-    return names.index(name) < names.index(t.mod)
-
-
-def no_callback_on_kept_state(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def no_callback_on_kept_state(b: View, t: Step, a: View) -> Any:
     """No state callback runs for a state that an enabled patch holds before and after the step and keeps.
 
     A patch that a pending atomic replace is taking away does not keep its states; when that replace is
     reversed, giving the states back (the undo of their disable) is part of the same exchange.
     """
-    touched = {e.state for e in v.state_events(log) if e.callback in v.STATE_CALLBACKS}
-    for sid in touched:
-        for p in before.patches:
-            q = v.patch(after, p.mod)
-            if (q is not None and p.enabled and q.enabled and p.mod != before.transition
-                    and p.mod != after.transition and any(st.id == sid for st in p.states)
-                    and not _being_replaced(before, p.mod) and not _being_replaced(after, p.mod)):
-                return False
-    return True
+    def keeps(p: str, sid: int) -> Any:
+        return AND(b.holds(p, sid), b.enabled(p), a.enabled(p), NOT(b.is_transition(p)), NOT(a.is_transition(p)),
+                   NOT(b.being_replaced(p)), NOT(a.being_replaced(p)))
+
+    return _for_state_events(t, v.STATE_CALLBACKS, lambda e: NOT(any_of(
+        AND(e.state == sid, keeps(p, sid)) for sid in b.state_ids() for p in b.patch_names())))
 
 
-def shadow_freed_on_leave(s: Any) -> bool:
+def shadow_freed_on_leave(s: View) -> Any:
     """Shadow variables of a state exist only while a listed patch holds that state."""
-    return all(v.held(s, sid) for sid in v.shadow_ids(s))
+    return all_of(IMPLIES(s.has_shadow(sid), s.held(sid)) for sid in s.state_ids())
 
 
-def shadow_free_once(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def shadow_free_once(b: View, t: Step, a: View) -> Any:
     """Shadow variables of a state are freed only when it is released or still set up, never twice."""
-    world = v.world(before)
-    pending: set[int] = set()
-    for e in v.state_events(log):
-        key = ("state", e.state)
-        if e.callback in v.FIRST and not e.ret:
-            world[key] = "setup"
-        elif e.callback in v.LAST:
-            world.pop(key, None)
-            pending.add(e.state)
-        elif e.callback == "shadow_free_all":
-            if e.state in pending:
-                pending.discard(e.state)
-            elif key not in world:
-                return False
-            if v.held(after, e.state):
-                return False
-    return True
+    def step(cur: Any, e: Any, sid: Any) -> tuple[Any, Any]:
+        set_up, pending = cur
+        came = AND(t.cb(e, v.FIRST), NOT(t.failed(e)))
+        last, free = t.cb(e, v.LAST), t.cb(e, ("shadow_free_all",))
+        ok = IMPLIES(free, AND(OR(pending, set_up), NOT(a.held(sid))))
+        return (IF(came, True, IF(last, False, set_up)), IF(last, True, IF(free, False, pending))), ok
+
+    return _state_scan(b, t, lambda sid: (b.wstate(sid) != v.NONE, False), step)
 
 
-def _state_world(s: Any) -> tuple[Any, ...]:
-    return tuple(sorted((k, p) for k, p in s.world if k[0] == "state"))
-
-
-def failed_enable_unchanged(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def failed_enable_unchanged(b: View, t: Step, a: View) -> Any:
     """A failed enable leaves every state, shadow variable and listed patch as before."""
-    if v.func(label) != "klp_enable_patch" or not v.insmod_ret(log):
-        return True
-    return (_state_world(before) == _state_world(after) and before.shadows == after.shadows
-            and [p.mod for p in before.patches] == [p.mod for p in after.patches])
+    return given(AND(t.called("klp_enable_patch"), t.insmod_ret != 0), lambda: AND(
+        b.state_world_equals(a), b.shadows() == a.shadows(), b.same_order(a)))
 
 
-def reversal_restores(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+def reversal_restores(b: View, t: Step, a: View) -> Any:
     """A reversed transition, once complete, leaves every state as it was before the transition started."""
-    if before.transition is None or after.transition is not None:
-        return True
-    world = dict(before.world)
-    if ("@reversed",) not in world:
-        return True
-    return _state_world(after) == world.get(("@start",), ())
+    return given(AND(NOT(b.idle()), a.idle(), b.reversed()), lambda: all_of(
+        a.wstate(sid) == b.start(sid) for sid in v.union(b.state_ids(), a.state_ids())))
 
 
 CATALOGUE = (
-    Property("state-lifecycle", "step",
-             "per state: setup (release | enable (disable enable)* disable release), across patches",
-             lifecycle),
-    Property("release-after-setup", "step",
-             "release only after a successful setup of the state, exactly once for it", release_after_setup),
-    Property("released-on-leave", "always",
-             "a state that was set up is released by the time no listed patch holds it", released_on_leave),
-    Property("set-up-while-held", "always", "every state a listed patch holds has been set up",
-             set_up_while_held),
-    Property("setup-only-when-new", "step", "setup runs only on the 0->1 holder transition of a state",
-             setup_only_when_new),
-    Property("release-only-when-gone", "step", "release runs only on the 1->0 holder transition of a state",
-             release_only_when_gone),
-    Property("no-callback-on-kept-state", "step",
-             "no callback for a state that an enabled patch keeps holding", no_callback_on_kept_state),
-    Property("shadow-freed-on-leave", "always",
-             "shadow variables of a state exist only while a listed patch holds the state",
-             shadow_freed_on_leave),
-    Property("shadow-free-once", "step",
-             "shadow variables of a state are freed with its release, when it leaves, never twice",
-             shadow_free_once),
-    Property("failed-enable-unchanged", "step",
-             "a failed enable leaves every state, shadow variable and listed patch as before",
-             failed_enable_unchanged),
-    Property("reversal-restores", "step",
-             "a reversed transition leaves every state as before the transition started", reversal_restores),
+    step_property("state-lifecycle", "step",
+                  "per state: setup (release | enable (disable enable)* disable release), across patches",
+                  lifecycle),
+    step_property("release-after-setup", "step",
+                  "release only after a successful setup of the state, exactly once for it", release_after_setup),
+    state_property("released-on-leave", "always",
+                   "a state that was set up is released by the time no listed patch holds it", released_on_leave),
+    state_property("set-up-while-held", "always", "every state a listed patch holds has been set up",
+                   set_up_while_held),
+    step_property("setup-only-when-new", "step", "setup runs only on the 0->1 holder transition of a state",
+                  setup_only_when_new),
+    step_property("release-only-when-gone", "step", "release runs only on the 1->0 holder transition of a state",
+                  release_only_when_gone),
+    step_property("no-callback-on-kept-state", "step",
+                  "no callback for a state that an enabled patch keeps holding", no_callback_on_kept_state),
+    state_property("shadow-freed-on-leave", "always",
+                   "shadow variables of a state exist only while a listed patch holds the state",
+                   shadow_freed_on_leave),
+    step_property("shadow-free-once", "step",
+                  "shadow variables of a state are freed with its release, when it leaves, never twice",
+                  shadow_free_once),
+    step_property("failed-enable-unchanged", "step",
+                  "a failed enable leaves every state, shadow variable and listed patch as before",
+                  failed_enable_unchanged),
+    step_property("reversal-restores", "step",
+                  "a reversed transition leaves every state as before the transition started", reversal_restores),
 )
 
 REQUIRES = {p.name: ("state_callbacks",) for p in CATALOGUE}
