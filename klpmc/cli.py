@@ -159,6 +159,10 @@ def _run_one(
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop after N distinct states.")
 @click.option("--max-depth", type=click.IntRange(min=0), help="Explore at most N steps deep.")
 @click.option("--stop-on-violation", is_flag=True, help="Stop at the first violated always/step property.")
+@click.option("--vacuity", is_flag=True,
+              help="Before each run, ask z3 whether each property can fail and can hold at all.")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=5.0, show_default=True,
+              help="Seconds each z3 call may take (with --vacuity).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def check_cmd(
     model: str,
@@ -171,9 +175,16 @@ def check_cmd(
     max_states: int | None,
     max_depth: int | None,
     stop_on_violation: bool,
+    vacuity: bool,
+    timeout: float,
     quiet: bool,
 ) -> int:
-    """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected."""
+    """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected.
+
+    With --vacuity, z3 first checks every property over the configuration's vocabulary: a property that
+    no state can violate (or that every state violates) is named with the reason; this does not change
+    the exit status.
+    """
     mdef = registry.get_model(model)
     source, configs = _configs(mdef, preset, config, scope)
     props = registry.select_properties(mdef, properties)
@@ -182,7 +193,10 @@ def check_cmd(
     reports: list[Report] = []
     written: list[Path] = []
     width = max(len(name) for name, _, _ in configs)
+    sane: dict[str, list[dict[str, Any]]] = {}
     for name, cfg, notes in configs:
+        if vacuity:
+            sane[name] = _sanity(mdef, name, cfg, props, timeout, not as_json)
         report = _run_one(mdef, source, name, cfg, notes, props, bounds, display)
         reports.append(report)
         if not as_json:  # as each run ends: a long scope shows its progress
@@ -205,6 +219,8 @@ def check_cmd(
             }
         else:
             obj = report_json(reports[0])
+        if vacuity:
+            obj["vacuity"] = sane if source == "scope" else sane[reports[0].config_name]
         click.echo(json.dumps(obj, indent=2))
     elif source == "scope":
         for r in reports:
@@ -214,6 +230,26 @@ def check_cmd(
         click.echo()
         click.echo(format_scope_total(str(scope), reports))
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _sanity(mdef: ModelDef, name: str, config: Any, props: list[Property], timeout: float,
+            echo: bool) -> list[dict[str, Any]]:
+    """z3's sanity check of the properties on one configuration; prints the vacuous ones."""
+    from .symbolic import sanity, supports
+
+    model = mdef.build(config)
+    if not supports(model):
+        raise InputError(f"model {mdef.name!r} has no symbolic views; --vacuity needs them")
+    out = []
+    for r in sanity(model, props, int(timeout * 1000)):
+        problem = r.problem or ("z3 gave no answer in time" if r.unknown else None)
+        out.append({"property": r.prop.name, "can_hold": r.check.can_hold, "can_fail": r.check.can_fail,
+                    "problem": problem})
+        if echo and problem:
+            click.echo(f"vacuity: {name}: {r.prop.name}: {problem}")
+    if echo and not any(x["problem"] for x in out):
+        click.echo(f"vacuity: {name}: every property can hold and can fail ({len(out)} checked by z3)")
+    return out
 
 
 @cli.command("replay")

@@ -83,7 +83,7 @@ def OR(*xs: Any) -> Any:
 
 def all_of(xs: Iterable[Any]) -> Any:
     """Conjunction over a finite collection (the configuration's patches, states, events)."""
-    sym = None
+    sym: list[Any] | None = None
     for x in xs:
         if x is True:
             continue
@@ -102,7 +102,7 @@ def all_of(xs: Iterable[Any]) -> Any:
 
 def any_of(xs: Iterable[Any]) -> Any:
     """Disjunction over a finite collection."""
-    sym = None
+    sym: list[Any] | None = None
     for x in xs:
         if x is False:
             continue

@@ -31,9 +31,9 @@ from ._klp import (
     Kernel,
     KlpPatch,
     KState,
-    PatchSpec,
     ModS,
     Module,
+    PatchSpec,
 )
 
 EEXIST = 17
@@ -94,6 +94,7 @@ class KlpModel:
         self.config = config
         self.env = Env(self.spec_of, config.fixture_of)
         self.faults = frozenset(config.faults)
+        self._tokens: Any = None
 
     def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
         """The module as built for this variant: a struct klp_state without is_shadow has no such field."""
@@ -182,6 +183,52 @@ class KlpModel:
                 for point in points:
                     fsucc, flog, _ = self.run(s, body, point)
                     yield Call(label.func, (*label.args, fault_text(point))), fsucc, flog
+
+    # -- symbolic views (klpmc.logic): the same fields the properties read, as z3 integers ----------------
+    def signature(self, events: int = 8) -> Any:
+        """The finite vocabulary of this configuration: its patches, state ids, objects and modules."""
+        from klpmc.properties._view import Sig
+
+        patches: list[str] = []
+        sids: set[int] = set()
+        objects: list[tuple[str, str]] = []
+        versions = [1]
+        for name, params in self.config.livepatches:
+            spec = self.env.spec_of(name, params)
+            if name not in patches:
+                patches.append(name)
+            sids.update(st.id for st in spec.states)
+            versions.extend(st.version for st in spec.states)
+            objects.extend((name, o.name) for o in spec.objs if (name, o.name) not in objects)
+        modules = tuple(dict.fromkeys([*patches, *self.config.targets]))
+        return Sig(tuple(patches), tuple(sorted(sids)), tuple(objects), modules, events, max(versions))
+
+    def symbolic_state(self, prefix: str, sig: Any = None) -> tuple[Any, Any]:
+        """A state whose fields are z3 variables named with ``prefix``, and the domain they range over."""
+        from klpmc.properties._view import ZView
+
+        view = ZView(sig or self.signature(), prefix)
+        return view, view.domain()
+
+    def symbolic_step(self, prefix: str, sig: Any = None) -> tuple[Any, Any]:
+        """A step (label and events) whose fields are z3 variables, and their domain."""
+        from klpmc.properties._view import ZStep
+
+        step = ZStep(sig or self.signature(), prefix)
+        return step, step.domain()
+
+    def flatten_state(self, s: KState, prefix: str, sig: Any) -> dict[str, int]:
+        """A state as the values of the fields `symbolic_state` names (tokens numbered per model)."""
+        from klpmc.properties._view import Tokens, flatten
+
+        if self._tokens is None:
+            self._tokens = Tokens()
+        return flatten(s, sig, prefix, self._tokens)
+
+    def flatten_step(self, label: Call, log: tuple[Any, ...], prefix: str, sig: Any) -> dict[str, int]:
+        from klpmc.properties._view import flatten_step
+
+        return flatten_step(label, log, sig, prefix)
 
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)

@@ -34,8 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from klpmc.props import Kind, Property
 from klpmc.logic import AND, IF, IMPLIES, NOT, OR, Domain, all_of, any_of, sum_of, sym_int
+from klpmc.props import Kind, Property
 
 IDLE = -1
 PATCHED = 1
@@ -46,7 +46,7 @@ SECOND = ("enable", "post_patch")
 THIRD = ("disable", "pre_unpatch")
 LAST = ("release", "post_unpatch")       # takes it out
 STATE_CALLBACKS = FIRST + SECOND + THIRD + LAST
-CALLBACKS = STATE_CALLBACKS + ("shadow_free_all", "other")
+CALLBACKS = (*STATE_CALLBACKS, "shadow_free_all", "other")
 FUNCS = ("klp_enable_patch", "enabled_store", "force_store", "klp_try_complete_transition",
          "klp_module_coming", "klp_module_going", "delete_module", "other")
 

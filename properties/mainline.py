@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from klpmc.logic import AND, IF, IMPLIES, NOT, OR, all_of, any_of, given, scan
+from klpmc.logic import AND, IF, IMPLIES, NOT, all_of, any_of, given, scan
 
 from . import _view as v
 from ._view import Step, View, state_property, step_property
