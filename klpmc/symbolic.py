@@ -40,17 +40,18 @@ class Formula:
     domain: Domain
 
 
-def formula_of(model: Any, prop: Property, sig: Any = None) -> Formula:
-    """Apply the property's rule to the model's symbolic views."""
+def formula_of(model: Any, prop: Property, sig: Any = None, pre: str = PRE, step: str = STEP, post: str = POST,
+               state: str = STATE) -> Formula:
+    """Apply the property's rule to the model's symbolic views (whose variables carry these prefixes)."""
     if prop.rule is None:
         raise ValueError(f"property {prop.name!r} has no rule over views, only a predicate")
     sig = sig if sig is not None else model.signature()
     if prop.on_steps:
-        before, d1 = model.symbolic_state(PRE, sig)
-        step, d2 = model.symbolic_step(STEP, sig)
-        after, d3 = model.symbolic_state(POST, sig)
-        return Formula(prop, prop.rule(before, step, after), d1 | d2 | d3)
-    view, dom = model.symbolic_state(STATE, sig)
+        before, d1 = model.symbolic_state(pre, sig)
+        mid, d2 = model.symbolic_step(step, sig)
+        after, d3 = model.symbolic_state(post, sig)
+        return Formula(prop, prop.rule(before, mid, after), d1 | d2 | d3)
+    view, dom = model.symbolic_state(state, sig)
     return Formula(prop, prop.rule(view), dom)
 
 

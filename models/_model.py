@@ -230,6 +230,30 @@ class KlpModel:
 
         return flatten_step(label, log, sig, prefix)
 
+    def tokens_used(self) -> int:
+        return 0 if self._tokens is None else len(self._tokens)
+
+    def relation(self, sig: Any = None) -> Any:
+        """The transition relation over the fields the properties read, read off the model code."""
+        from ._relation import extract
+
+        sig = sig or self.signature(events=self.max_events())
+        return extract(self, sig, Disabled)
+
+    def max_events(self) -> int:
+        """The most callback events one step of this configuration produces (explores every state)."""
+        from klpmc.properties._view import KStep
+
+        seen, queue, most = set(self.init_states()), list(self.init_states()), 1
+        while queue:
+            s = queue.pop()
+            for label, succ, log in self.next_steps(s):
+                most = max(most, len(KStep(label, log).events))
+                if succ not in seen:
+                    seen.add(succ)
+                    queue.append(succ)
+        return most
+
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)
 

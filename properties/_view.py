@@ -23,8 +23,11 @@ Fields and their encoding (the symbolic names are ``<prefix><field>``):
 ``start[S]``        phase of S when the pending transition started; ``reversed``
 ``sh[S]``           0/1: a shadow variable with id S exists; ``shadows``: all of
                     them, as one token
-``loaded[M]``       0/1, and ``pinned[M]`` (a forced livepatch module)
-``rest``            a token for everything else (tasks, module data, ghosts)
+``loaded[M]``       0/1, and ``pinned[M]`` (a forced livepatch module); ``mod[M]``
+                    the module's data, as a token
+``started``         the world holds the snapshot taken when a transition started
+``rest.*``          tokens for the rest: the patches' objects and state entries,
+                    other world entries, tasks, modules that are gone, ghosts
 ==================  ===========================================================
 """
 
@@ -396,7 +399,8 @@ def fields(sig: Sig) -> dict[str, tuple[int, int]]:
     """Every field of a view over sig with its lowest and highest value, in a fixed order."""
     n, flag, phase = len(sig.patches), (0, 1), (NONE, DISABLED)
     out: dict[str, tuple[int, int]] = {"transition": (-1, n - 1), "target": (-1, 1), "reversed": flag,
-                                       "shadows": (0, 1 << 20), "rest": (0, 1 << 20)}
+                                       "started": flag, "shadows": TOKEN}
+    out.update({f: TOKEN for f in REST})
     for p in sig.patches:
         out.update({f"pos[{p}]": (-1, n - 1), f"enabled[{p}]": flag, f"forced[{p}]": flag,
                     f"replace[{p}]": flag})
@@ -407,8 +411,13 @@ def fields(sig: Sig) -> dict[str, tuple[int, int]]:
         out.update({f"ws[{sid}]": phase, f"start[{sid}]": phase, f"sh[{sid}]": flag})
     out.update({f"wo[{_key(p, o)}]": phase for p, o in sig.objects})
     for m in sig.modules:
-        out.update({f"loaded[{m}]": flag, f"pinned[{m}]": flag})
+        out.update({f"loaded[{m}]": flag, f"pinned[{m}]": flag, f"mod[{m}]": TOKEN})
     return out
+
+
+# tokens: what the rules only compare for equality, numbered as they are met
+TOKEN = (0, 1 << 20)
+REST = ("rest.patches", "rest.world", "rest.tasks", "rest.gone", "rest.ghost")
 
 
 class ZView(View):
@@ -591,6 +600,9 @@ class Tokens:
     def __call__(self, value: Any) -> int:
         return self._ids.setdefault(value, len(self._ids))
 
+    def __len__(self) -> int:
+        return len(self._ids)
+
 
 def flatten(s: Any, sig: Sig, prefix: str, tokens: Tokens) -> dict[str, int]:
     """A frozen state as the values of the fields a `ZView(sig, prefix)` has."""
@@ -604,11 +616,15 @@ def flatten(s: Any, sig: Sig, prefix: str, tokens: Tokens) -> dict[str, int]:
     put("transition", -1 if s.transition is None else index[s.transition])
     put("target", s.target)
     put("reversed", k.reversed())
+    put("started", any(key[0] == "@start" for key, _ in s.world))
     put("shadows", tokens(s.shadows))
-    rest = (s.tasks, s.gone, s.ghost, tuple((m.name, m.state, m.klp_alive, m.params, m.priv) for m in s.modules),
-            tuple((p.mod, p.objs, tuple(st.succeeded for st in p.states)) for p in s.patches),
-            tuple(item for item in s.world if item[0][0] not in ("state", "obj", "@start", "@reversed")))
-    put("rest", tokens(rest))
+    put("rest.patches", tokens(tuple((p.mod, p.objs, p.states) for p in s.patches)))
+    put("rest.world", tokens(tuple(item for item in s.world
+                                   if item[0][0] not in ("state", "obj", "@start", "@reversed"))))
+    put("rest.tasks", tokens(s.tasks))
+    put("rest.gone", tokens(s.gone))
+    put("rest.ghost", tokens(s.ghost))
+    mods = {m.name: m for m in s.modules}
     for p in sig.patches:
         put(f"pos[{p}]", k.pos(p))
         put(f"enabled[{p}]", k.enabled(p))
@@ -627,6 +643,7 @@ def flatten(s: Any, sig: Sig, prefix: str, tokens: Tokens) -> dict[str, int]:
     for m in sig.modules:
         put(f"loaded[{m}]", k.loaded(m))
         put(f"pinned[{m}]", k.pinned(m))
+        put(f"mod[{m}]", tokens(mods.get(m)))
     return out
 
 

@@ -1,0 +1,303 @@
+"""Symbolic proofs: bounded model checking, k-induction and Spacer over a model's transition relation.
+
+The model gives its relation as guarded updates over integer fields (``model.relation()``: fields with
+their bounds, the initial states' field values, and rules ``(label, guard, effect, step)``), and symbolic
+views whose variables carry a prefix (``s3.`` for the state after three steps, ``t3.`` for the fourth
+step); a property's rule over those views is the property's formula (`klpmc.symbolic.formula_of`). This
+module knows nothing about what the fields mean.
+
+* **BMC** unrolls the relation in one incremental solver; each depth's query is an assumption, so the
+  solver keeps what it learnt. A violation (or, for ``sometimes``, a witness) comes back as the rules
+  taken, i.e. labels, and `klpmc.engine.replay` turns them into an ordinary trace.
+* **k-induction** asks whether k steps on which the property holds, from any state within the fields'
+  bounds and the views' well-formedness, can be followed by a violation (with simple paths).
+* **Spacer** (z3's CHC engine) looks for an inductive invariant that implies the property, and returns it.
+
+Every z3 call has a timeout; a question z3 does not answer in time leaves the verdict ``undetermined``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import PropertyResult, Trace, replay
+from .logic import _load, is_symbolic
+from .props import Property
+from .symbolic import formula_of
+
+__all__ = ["Proof", "Unrolling", "prove"]
+
+METHODS = ("bmc", "k-induction", "spacer")
+
+
+def _state(i: int) -> str:
+    return f"s{i}."
+
+
+def _step(i: int) -> str:
+    return f"t{i}."
+
+
+@dataclass
+class Proof:
+    """The verdict of one property: proved / violated / reachable / unreachable / undetermined."""
+
+    prop: Property
+    verdict: str
+    method: str = ""
+    depth: int | None = None            # BMC depth of a trace, or k of a k-induction proof
+    trace: PropertyResult | None = None  # a violation or witness, replayed through the explicit model
+    invariant: str | None = None        # Spacer's inductive invariant, in the fields' names
+    seconds: float = 0.0
+    note: str = ""
+
+    @property
+    def check_verdict(self) -> str:
+        """The verdict `klpmc check` gives for the same outcome (proved = holds or unreachable)."""
+        if self.verdict == "proved":
+            return "unreachable" if self.prop.kind == "sometimes" else "holds"
+        return self.verdict
+
+
+@dataclass
+class Unrolling:
+    """The relation's formulas at each depth, built once and shared by the three methods."""
+
+    model: Any
+    relation: Any
+    z3: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.z3 = _load()
+        rel = self.relation
+        self.fields = list(rel.fields)
+        self.rules = rel.rules
+        step_values: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        writers: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for j, r in enumerate(self.rules):
+            for f, v in r.step:
+                step_values[f][v].append(j)
+            for f, v in r.effect:
+                writers[f][v].append(j)
+        self.step_values = step_values
+        self.writers = writers
+        _, self.step_domain = self.model.symbolic_step("t0.", rel.sig)
+
+    def var(self, prefix: str, name: str) -> Any:
+        return self.z3.Int(prefix + name)
+
+    def bounds(self, i: int) -> list[Any]:
+        z3 = self.z3
+        out = [z3.And(self.var(_state(i), f) >= lo, self.var(_state(i), f) <= hi)
+               for f, (lo, hi) in self.relation.fields.items()]
+        _, dom = self.model.symbolic_state(_state(i), self.relation.sig)
+        return out + list(dom.extra)
+
+    def init(self, i: int = 0) -> Any:
+        z3 = self.z3
+        return z3.Or(*[z3.And(*[self.var(_state(i), f) == v for f, v in s.items()]) for s in self.relation.init])
+
+    def rule_var(self, i: int) -> Any:
+        return self.z3.Int(f"r{i}")
+
+    def _among(self, r: Any, js: Sequence[int]) -> Any:
+        z3 = self.z3
+        if len(js) == len(self.rules):
+            return z3.BoolVal(True)
+        return z3.Or(*[r == j for j in js]) if len(js) > 1 else r == js[0]
+
+    def trans(self, i: int) -> list[Any]:
+        """Step i: a rule whose guard holds in s_i takes s_i to s_{i+1}; t_i gets its step fields."""
+        z3 = self.z3
+        r = self.rule_var(i)
+        cur, nxt, stp = _state(i), _state(i + 1), _step(i)
+        out = [r >= 0, r < len(self.rules)]
+        for j, rule in enumerate(self.rules):
+            out.append(z3.Implies(r == j, z3.And(*[self.var(cur, f) == v for f, v in rule.guard])))
+        for f in self.fields:
+            expr = self.var(cur, f)
+            for v, js in self.writers.get(f, {}).items():
+                expr = z3.If(self._among(r, js), v, expr)
+            out.append(self.var(nxt, f) == expr)
+        for f, by_value in self.step_values.items():
+            common = max(by_value, key=lambda v: len(by_value[v]))
+            expr = z3.IntVal(common)
+            for v, js in by_value.items():
+                if v != common:
+                    expr = z3.If(self._among(r, js), v, expr)
+            out.append(self.var(stp, f) == expr)
+        return out
+
+    def prop_at(self, prop: Property, i: int) -> Any:
+        """The property at depth i: over s_i, or over (s_i, t_i, s_{i+1})."""
+        f = formula_of(self.model, prop, self.relation.sig, pre=_state(i), step=_step(i), post=_state(i + 1),
+                       state=_state(i))
+        return self._bool(f.formula)
+
+    def _bool(self, x: Any) -> Any:
+        z3 = self.z3
+        if is_symbolic(x):
+            return x if z3.is_bool(x) else x != 0
+        return z3.BoolVal(bool(x))
+
+    def rules_taken(self, model: Any, k: int) -> list[Any]:
+        return [self.rules[model.eval(self.rule_var(i), model_completion=True).as_long()].label for i in range(k)]
+
+    def state_values(self, model: Any, i: int) -> tuple[int, ...]:
+        return tuple(model.eval(self.var(_state(i), f), model_completion=True).as_long() for f in self.fields)
+
+
+def _bad(u: Unrolling, prop: Property, i: int) -> Any:
+    """What settles the property at depth i: a violation, or for ``sometimes`` the goal."""
+    p = u.prop_at(prop, i)
+    return p if prop.kind == "sometimes" else u.z3.Not(p)
+
+
+def _trace(u: Unrolling, model: Any, prop: Property, verdict: str, k: int, z3model: Any) -> PropertyResult:
+    """Replay the rules z3 took through the explicit model: an ordinary, shortest-form trace."""
+    labels = u.rules_taken(z3model, k)
+    init = u.relation.states[u.state_values(z3model, 0)]
+    steps = replay(model, labels, init=init)
+    return PropertyResult(prop, verdict, Trace(init, tuple(steps)))  # type: ignore[arg-type]
+
+
+def bmc(u: Unrolling, props: Sequence[Property], max_depth: int, timeout_ms: int,
+        results: dict[str, Proof]) -> None:
+    """Unroll depth by depth in one solver; each property's query at a depth is one assumption."""
+    z3 = u.z3
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    s.add(u.init(0))
+    open_ = [p for p in props]
+    for k in range(max_depth + 1):
+        step_level = [p for p in open_ if p.on_steps]
+        if step_level:
+            s.add(*u.trans(k))
+        for p in list(open_):
+            t0 = time.perf_counter()
+            a = z3.Bool(f"bad[{p.name}]@{k}")
+            s.add(z3.Implies(a, _bad(u, p, k)))
+            r = s.check(a)
+            if r == z3.sat:
+                n = k + 1 if p.on_steps else k
+                verdict = "reachable" if p.kind == "sometimes" else "violated"
+                results[p.name] = Proof(p, verdict, "bmc", n, _trace(u, u.model, p, verdict, n, s.model()),
+                                        seconds=time.perf_counter() - t0)
+                open_.remove(p)
+            elif r == z3.unknown:
+                results[p.name] = Proof(p, "undetermined", "bmc", k, note=f"z3: {s.reason_unknown()}")
+                open_.remove(p)
+        if not open_:
+            return
+        if not step_level:
+            s.add(*u.trans(k))
+
+
+def k_induction(u: Unrolling, prop: Property, k_max: int, timeout_ms: int) -> int | None:
+    """The least k <= k_max for which k good steps from any in-bounds state force a good next one."""
+    z3 = u.z3
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    s.add(*u.bounds(0))
+    good = u.prop_at(prop, 0)
+    if prop.kind == "sometimes":
+        good = z3.Not(good)
+    s.add(good)
+    for k in range(1, k_max + 1):
+        s.add(*u.trans(k - 1))
+        s.add(*u.bounds(k))
+        for j in range(k):      # simple path
+            s.add(z3.Or(*[u.var(_state(j), f) != u.var(_state(k), f) for f in u.fields]))
+        last = u.prop_at(prop, k if not prop.on_steps else k)
+        bad = last if prop.kind == "sometimes" else z3.Not(last)
+        if prop.on_steps:
+            s.add(*u.trans(k))
+        r = s.check(bad)
+        if r == z3.unsat:
+            return k
+        if r == z3.unknown:
+            return None
+        s.add(z3.Not(bad))
+    return None
+
+
+def spacer(u: Unrolling, prop: Property, timeout_ms: int) -> tuple[bool | None, str | None]:
+    """Ask Spacer for an inductive invariant of the relation that implies the property."""
+    z3 = u.z3
+    fp = z3.Fixedpoint()
+    fp.set(engine="spacer")
+    fp.set("timeout", timeout_ms)
+    sorts = [z3.IntSort()] * len(u.fields)
+    inv = z3.Function("Inv", *sorts, z3.BoolSort())
+    fp.register_relation(inv)
+    s0 = [u.var(_state(0), f) for f in u.fields]
+    s1 = [u.var(_state(1), f) for f in u.fields]
+    step_vars = [u.var(_step(0), f) for f in u.step_values]
+    fp.declare_var(*s0, *s1, *step_vars, u.rule_var(0))
+    fp.rule(inv(*s0), u.init(0))
+    fp.rule(inv(*s1), [inv(*s0), *u.trans(0)])
+    bad = _bad(u, prop, 0)
+    query = z3.And(inv(*s0), *u.trans(0), bad) if prop.on_steps else z3.And(inv(*s0), bad)
+    try:
+        r = fp.query(query)
+    except z3.Z3Exception as e:
+        return None, f"spacer: {e}"
+    if r == z3.unsat:
+        answer = fp.get_answer()
+        return True, _readable(u, answer)
+    if r == z3.sat:
+        return False, None
+    return None, f"spacer: {fp.reason_unknown()}"
+
+
+def _readable(u: Unrolling, answer: Any) -> str:
+    """Spacer's invariant with the field names in place of Inv's arguments."""
+    z3 = u.z3
+    body = answer
+    if z3.is_quantifier(body):
+        names = [u.fields[len(u.fields) - 1 - i] for i in range(body.num_vars())]
+        subst = [z3.Int(n) for n in reversed(names)]
+        body = z3.substitute_vars(body.body(), *reversed(subst))
+    if z3.is_app(body) and body.decl().kind() == z3.Z3_OP_EQ and body.num_args() == 2:
+        body = body.arg(1)
+    return str(z3.simplify(body))
+
+
+def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_depth: int | None = None,
+          k_max: int = 3, methods: Sequence[str] = METHODS) -> tuple[list[Proof], dict[str, Any]]:
+    """Every property's verdict from z3 over the model's relation; and figures about the relation."""
+    t0 = time.perf_counter()
+    rel = model.relation()
+    u = Unrolling(model, rel)
+    depth = max_depth if max_depth is not None else rel.diameter
+    info = {"states": len(rel.states), "transitions": rel.transitions, "rules": len(rel.rules),
+            "fields": len(rel.fields), "diameter": rel.diameter, "extract_seconds": time.perf_counter() - t0}
+    results: dict[str, Proof] = {}
+    if "bmc" in methods:
+        t1 = time.perf_counter()
+        bmc(u, props, depth, timeout_ms, results)
+        info["bmc_seconds"] = time.perf_counter() - t1
+    for p in props:
+        if p.name in results:
+            continue
+        t1 = time.perf_counter()
+        if "k-induction" in methods:
+            k = k_induction(u, p, k_max, timeout_ms)
+            if k is not None:
+                results[p.name] = Proof(p, "proved", "k-induction", k, seconds=time.perf_counter() - t1)
+                continue
+        if "spacer" in methods:
+            ok, text = spacer(u, p, timeout_ms)
+            if ok:
+                results[p.name] = Proof(p, "proved", "spacer", invariant=text, seconds=time.perf_counter() - t1)
+                continue
+            note = text or ("spacer found a path the BMC bound missed" if ok is False else "")
+            results[p.name] = Proof(p, "undetermined", "spacer", note=note, seconds=time.perf_counter() - t1)
+            continue
+        results[p.name] = Proof(p, "undetermined", "", note=f"no proof by the methods asked ({', '.join(methods)})")
+    info["seconds"] = time.perf_counter() - t0
+    return [results[p.name] for p in props], info
