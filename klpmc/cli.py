@@ -19,6 +19,8 @@ import click
 from klpmc import __version__, registry
 from klpmc.engine import ModelError, Progress, ReplayError, Result, check
 from klpmc.output import (
+    format_proofs,
+    trace_json,
     SVG_HINT,
     PropertyReport,
     Report,
@@ -250,6 +252,60 @@ def _sanity(mdef: ModelDef, name: str, config: Any, props: list[Property], timeo
     if echo and not any(x["problem"] for x in out):
         click.echo(f"vacuity: {name}: every property can hold and can fail ({len(out)} checked by z3)")
     return out
+
+
+@cli.command("prove")
+@click.argument("model")
+@click.option("--preset", help="Prove on this preset (default: the model's default preset).")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Prove on a TOML configuration.")
+@click.option("--property", "properties", multiple=True, help="Prove only this property (repeatable).")
+@click.option("--method", "methods", multiple=True, type=click.Choice(["bmc", "k-induction", "spacer"]),
+              help="Use only these methods (repeatable; default: all three, in this order).")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
+              help="Seconds each z3 call may take.")
+@click.option("--max-depth", type=click.IntRange(min=0),
+              help="BMC bound (default: the relation's diameter, which makes BMC complete).")
+@click.option("--k", "k_max", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Largest k tried by k-induction.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def prove_cmd(model: str, preset: str | None, config: Path | None, properties: tuple[str, ...],
+              methods: tuple[str, ...], timeout: float, max_depth: int | None, k_max: int, as_json: bool) -> int:
+    """Prove MODEL's properties with z3 over the relation read off the model code; exit 1 if unexpected.
+
+    Verdicts: proved (by k-induction, or by Spacer with the invariant it found), violated or reachable
+    (BMC, with a trace replayed through the model), undetermined (no answer within the bounds and
+    timeouts). The expected column is the manifest's, as for check.
+    """
+    from .prove import METHODS, prove
+    from .symbolic import supports
+
+    mdef = registry.get_model(model)
+    source, configs = _configs(mdef, preset, config, None)
+    name, cfg, notes = configs[0]
+    props = registry.select_properties(mdef, properties)
+    built = mdef.build(cfg)
+    if not supports(built) or not hasattr(built, "relation"):
+        raise InputError(f"model {mdef.name!r} has no symbolic views or relation; prove needs both")
+    proofs, info = prove(built, props, int(timeout * 1000), max_depth, k_max, methods or METHODS)
+    manifest_name = None if source == "config" else name
+    rows = []
+    for p in proofs:
+        want = mdef.expectation(manifest_name, p.prop)
+        ok = (p.check_verdict == want.verdict) if want.binding else p.verdict != "undetermined"
+        rows.append((p, want, ok))
+    if as_json:
+        click.echo(json.dumps({
+            "model": mdef.name, source: name, "relation": {k: (round(v, 6) if isinstance(v, float) else v)
+                                                         for k, v in info.items()},
+            "ok": all(ok for _, _, ok in rows),
+            "properties": [{"name": p.prop.name, "kind": p.prop.kind, "verdict": p.verdict, "method": p.method,
+                            "depth": p.depth, "expected": want.verdict, "ok": ok, "seconds": round(p.seconds, 6),
+                            "invariant": p.invariant, "note": p.note or None,
+                            "trace": trace_json(built, p.trace) if p.trace is not None else None}
+                           for p, want, ok in rows]}, indent=2))
+    else:
+        click.echo(format_proofs(mdef.name, source, name, info, rows, built))
+    return 0 if all(ok for _, _, ok in rows) else 1
 
 
 @cli.command("replay")

@@ -325,3 +325,31 @@ def write_artifacts(out: Path, report: Report, per_config: bool = False) -> list
             writer(folder, report, prop)
         written.append(folder)
     return written
+
+
+def format_proofs(model_name: str, source: str, config_name: str, info: dict[str, Any],
+                  rows: Sequence[tuple[Any, Any, bool]], model: Model) -> str:
+    """klpmc prove's report: the relation, a verdict table with methods, then traces and invariants."""
+    lines = [f"{model_name} ({source} {config_name})",
+             f"relation: {info['rules']:,} rules over {info['fields']} fields, read off the model code from "
+             f"{info['states']:,} states and {info['transitions']:,} transitions in {info['extract_seconds']:.2f} s; "
+             f"diameter {info['diameter']}"]
+    table = [("property", "kind", "verdict", "method", "expected", "")]
+    for p, want, ok in rows:
+        how = p.method + (f" k={p.depth}" if p.method == "k-induction" else
+                          f" depth {p.depth}" if p.method == "bmc" and p.depth is not None else "")
+        table.append((p.prop.name, p.prop.kind, p.verdict, how, want.verdict, "ok" if ok else "UNEXPECTED"))
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    lines += [("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]).rstrip()
+              for r in table]
+    for p, want, ok in rows:
+        if p.trace is not None and (p.verdict == "violated" or not ok):
+            lines += ["", f"{p.prop.name} ({p.prop.kind}) {p.verdict} (bmc, replayed through the model): "
+                          f"{p.prop.description}", *format_trace(model, p.trace)]
+        if p.invariant is not None:
+            lines += ["", f"{p.prop.name}: inductive invariant found by spacer:",
+                      *("    " + x for x in p.invariant.splitlines())]
+        if p.verdict == "undetermined" and p.note:
+            lines += ["", f"{p.prop.name}: undetermined: {p.note}"]
+    lines += ["", f"{info['seconds']:.2f} s in all"]
+    return "\n".join(lines)

@@ -52,6 +52,7 @@ class Proof:
     depth: int | None = None            # BMC depth of a trace, or k of a k-induction proof
     trace: PropertyResult | None = None  # a violation or witness, replayed through the explicit model
     invariant: str | None = None        # Spacer's inductive invariant, in the fields' names
+    invariant_smt: str | None = None    # the same as an SMT-LIB term
     seconds: float = 0.0
     note: str = ""
 
@@ -225,7 +226,7 @@ def k_induction(u: Unrolling, prop: Property, k_max: int, timeout_ms: int) -> in
     return None
 
 
-def spacer(u: Unrolling, prop: Property, timeout_ms: int) -> tuple[bool | None, str | None]:
+def spacer(u: Unrolling, prop: Property, timeout_ms: int) -> tuple[bool | None, Any]:
     """Ask Spacer for an inductive invariant of the relation that implies the property."""
     z3 = u.z3
     fp = z3.Fixedpoint()
@@ -247,24 +248,17 @@ def spacer(u: Unrolling, prop: Property, timeout_ms: int) -> tuple[bool | None, 
     except z3.Z3Exception as e:
         return None, f"spacer: {e}"
     if r == z3.unsat:
-        answer = fp.get_answer()
-        return True, _readable(u, answer)
+        return True, _invariant(u, fp.get_cover_delta(-1, inv))
     if r == z3.sat:
         return False, None
     return None, f"spacer: {fp.reason_unknown()}"
 
 
-def _readable(u: Unrolling, answer: Any) -> str:
-    """Spacer's invariant with the field names in place of Inv's arguments."""
+def _invariant(u: Unrolling, cover: Any) -> Any:
+    """Spacer's invariant over Inv's arguments, with the field names put in: (readable, SMT-LIB)."""
     z3 = u.z3
-    body = answer
-    if z3.is_quantifier(body):
-        names = [u.fields[len(u.fields) - 1 - i] for i in range(body.num_vars())]
-        subst = [z3.Int(n) for n in reversed(names)]
-        body = z3.substitute_vars(body.body(), *reversed(subst))
-    if z3.is_app(body) and body.decl().kind() == z3.Z3_OP_EQ and body.num_args() == 2:
-        body = body.arg(1)
-    return str(z3.simplify(body))
+    body = z3.simplify(z3.substitute_vars(cover, *[z3.Int(f) for f in u.fields]))
+    return str(body), body.sexpr()
 
 
 def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_depth: int | None = None,
@@ -291,11 +285,12 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
                 results[p.name] = Proof(p, "proved", "k-induction", k, seconds=time.perf_counter() - t1)
                 continue
         if "spacer" in methods:
-            ok, text = spacer(u, p, timeout_ms)
+            ok, found = spacer(u, p, timeout_ms)
             if ok:
-                results[p.name] = Proof(p, "proved", "spacer", invariant=text, seconds=time.perf_counter() - t1)
+                results[p.name] = Proof(p, "proved", "spacer", invariant=found[0], invariant_smt=found[1],
+                                        seconds=time.perf_counter() - t1)
                 continue
-            note = text or ("spacer found a path the BMC bound missed" if ok is False else "")
+            note = found or ("spacer found a path the BMC bound missed" if ok is False else "")
             results[p.name] = Proof(p, "undetermined", "spacer", note=note, seconds=time.perf_counter() - t1)
             continue
         results[p.name] = Proof(p, "undetermined", "", note=f"no proof by the methods asked ({', '.join(methods)})")
