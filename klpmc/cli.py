@@ -19,17 +19,17 @@ import click
 from klpmc import __version__, registry
 from klpmc.engine import ModelError, Progress, ReplayError, Result, check
 from klpmc.output import (
-    format_proofs,
-    trace_json,
     SVG_HINT,
     PropertyReport,
     Report,
     command_of_label,
+    format_proofs,
     format_report,
     format_scope_line,
     format_scope_total,
     format_stats,
     report_json,
+    trace_json,
     write_artifacts,
 )
 from klpmc.props import Property
@@ -281,7 +281,7 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, properties: t
 
     mdef = registry.get_model(model)
     source, configs = _configs(mdef, preset, config, None)
-    name, cfg, notes = configs[0]
+    name, cfg, _notes = configs[0]
     props = registry.select_properties(mdef, properties)
     built = mdef.build(cfg)
     if not supports(built) or not hasattr(built, "relation"):

@@ -342,7 +342,7 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
     widths = [max(len(r[i]) for r in table) for i in range(5)]
     lines += [("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]).rstrip()
               for r in table]
-    for p, want, ok in rows:
+    for p, _want, ok in rows:
         if p.trace is not None and (p.verdict == "violated" or not ok):
             lines += ["", f"{p.prop.name} ({p.prop.kind}) {p.verdict} (bmc, replayed through the model): "
                           f"{p.prop.description}", *format_trace(model, p.trace)]

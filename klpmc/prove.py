@@ -213,7 +213,7 @@ def k_induction(u: Unrolling, prop: Property, k_max: int, timeout_ms: int) -> in
         s.add(*u.bounds(k))
         for j in range(k):      # simple path
             s.add(z3.Or(*[u.var(_state(j), f) != u.var(_state(k), f) for f in u.fields]))
-        last = u.prop_at(prop, k if not prop.on_steps else k)
+        last = u.prop_at(prop, k)
         bad = last if prop.kind == "sometimes" else z3.Not(last)
         if prop.on_steps:
             s.add(*u.trans(k))
