@@ -102,35 +102,45 @@ class Unrolling:
         z3 = self.z3
         return z3.Or(*[z3.And(*[self.var(_state(i), f) == v for f, v in s.items()]) for s in self.relation.init])
 
-    def rule_var(self, i: int) -> Any:
-        return self.z3.Int(f"r{i}")
-
-    def _among(self, r: Any, js: Sequence[int]) -> Any:
-        z3 = self.z3
-        if len(js) == len(self.rules):
-            return z3.BoolVal(True)
-        return z3.Or(*[r == j for j in js]) if len(js) > 1 else r == js[0]
+    def chose(self, i: int, j: int) -> Any:
+        """Step i takes rule j."""
+        return self.z3.Bool(f"r{i}={j}")
 
     def trans(self, i: int) -> list[Any]:
-        """Step i: a rule whose guard holds in s_i takes s_i to s_{i+1}; t_i gets its step fields."""
+        """Step i: exactly one rule, whose guard holds in s_i, takes s_i to s_{i+1}; t_i gets its step fields.
+
+        Built once over depth 0 and renamed for other depths (z3's substitute is much faster than
+        building the terms again).
+        """
         z3 = self.z3
-        r = self.rule_var(i)
-        cur, nxt, stp = _state(i), _state(i + 1), _step(i)
-        out = [r >= 0, r < len(self.rules)]
+        if not hasattr(self, "_trans0"):
+            self._trans0 = [z3.And(*self._build_trans())]
+        if i == 0:
+            return self._trans0
+        pairs = [(self.var(_state(0), f), self.var(_state(i), f)) for f in self.fields]
+        pairs += [(self.var(_state(1), f), self.var(_state(i + 1), f)) for f in self.fields]
+        pairs += [(self.var(_step(0), f), self.var(_step(i), f)) for f in self.step_values]
+        pairs += [(self.chose(0, j), self.chose(i, j)) for j in range(len(self.rules))]
+        return [z3.substitute(c, *pairs) for c in self._trans0]
+
+    def _build_trans(self) -> list[Any]:
+        z3 = self.z3
+        cur, nxt, stp = _state(0), _state(1), _step(0)
+        b = [self.chose(0, j) for j in range(len(self.rules))]
+        out = [z3.PbEq([(x, 1) for x in b], 1)]
         for j, rule in enumerate(self.rules):
-            out.append(z3.Implies(r == j, z3.And(*[self.var(cur, f) == v for f, v in rule.guard])))
+            out.append(z3.Implies(b[j], z3.And(*[self.var(cur, f) == v for f, v in rule.guard],
+                                                *[self.var(nxt, f) == v for f, v in rule.effect])))
         for f in self.fields:
-            expr = self.var(cur, f)
-            for v, js in self.writers.get(f, {}).items():
-                expr = z3.If(self._among(r, js), v, expr)
-            out.append(self.var(nxt, f) == expr)
+            js = [j for by_value in self.writers.get(f, {}).values() for j in by_value]
+            out.append(z3.Or(self.var(nxt, f) == self.var(cur, f), *[b[j] for j in js]))
         for f, by_value in self.step_values.items():
             common = max(by_value, key=lambda v: len(by_value[v]))
-            expr = z3.IntVal(common)
+            others = [j for v, js in by_value.items() if v != common for j in js]
+            out.append(z3.Or(self.var(stp, f) == common, *[b[j] for j in others]))
             for v, js in by_value.items():
                 if v != common:
-                    expr = z3.If(self._among(r, js), v, expr)
-            out.append(self.var(stp, f) == expr)
+                    out.extend(z3.Implies(b[j], self.var(stp, f) == v) for j in js)
         return out
 
     def prop_at(self, prop: Property, i: int) -> Any:
@@ -146,7 +156,12 @@ class Unrolling:
         return z3.BoolVal(bool(x))
 
     def rules_taken(self, model: Any, k: int) -> list[Any]:
-        return [self.rules[model.eval(self.rule_var(i), model_completion=True).as_long()].label for i in range(k)]
+        z3 = self.z3
+        out = []
+        for i in range(k):
+            js = [j for j in range(len(self.rules)) if z3.is_true(model.eval(self.chose(i, j), model_completion=True))]
+            out.append(self.rules[js[0]].label)
+        return out
 
     def state_values(self, model: Any, i: int) -> tuple[int, ...]:
         return tuple(model.eval(self.var(_state(i), f), model_completion=True).as_long() for f in self.fields)
@@ -173,16 +188,24 @@ def bmc(u: Unrolling, props: Sequence[Property], max_depth: int, timeout_ms: int
     s = z3.Solver()
     s.set("timeout", timeout_ms)
     s.add(u.init(0))
-    open_ = [p for p in props]
+    open_ = list(props)
     for k in range(max_depth + 1):
         step_level = [p for p in open_ if p.on_steps]
         if step_level:
             s.add(*u.trans(k))
+        flags = {}
+        for p in open_:
+            flags[p.name] = z3.Bool(f"bad[{p.name}]@{k}")
+            s.add(z3.Implies(flags[p.name], _bad(u, p, k)))
+        anything = z3.Bool(f"any@{k}")
+        s.add(z3.Implies(anything, z3.Or(*flags.values())))
+        if s.check(anything) == z3.unsat:      # one query settles the depth for every property
+            if not step_level:
+                s.add(*u.trans(k))
+            continue
         for p in list(open_):
             t0 = time.perf_counter()
-            a = z3.Bool(f"bad[{p.name}]@{k}")
-            s.add(z3.Implies(a, _bad(u, p, k)))
-            r = s.check(a)
+            r = s.check(flags[p.name])
             if r == z3.sat:
                 n = k + 1 if p.on_steps else k
                 verdict = "reachable" if p.kind == "sometimes" else "violated"
@@ -238,7 +261,7 @@ def spacer(u: Unrolling, prop: Property, timeout_ms: int) -> tuple[bool | None, 
     s0 = [u.var(_state(0), f) for f in u.fields]
     s1 = [u.var(_state(1), f) for f in u.fields]
     step_vars = [u.var(_step(0), f) for f in u.step_values]
-    fp.declare_var(*s0, *s1, *step_vars, u.rule_var(0))
+    fp.declare_var(*s0, *s1, *step_vars, *[u.chose(0, j) for j in range(len(u.rules))])
     fp.rule(inv(*s0), u.init(0))
     fp.rule(inv(*s1), [inv(*s0), *u.trans(0)])
     bad = _bad(u, prop, 0)
