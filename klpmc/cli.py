@@ -258,6 +258,7 @@ def _sanity(mdef: ModelDef, name: str, config: Any, props: list[Property], timeo
 @click.argument("model")
 @click.option("--preset", help="Prove on this preset (default: the model's default preset).")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Prove on a TOML configuration.")
+@click.option("--scope", help="Prove for every configuration of the scope SPEC at once (the configuration is free).")
 @click.option("--property", "properties", multiple=True, help="Prove only this property (repeatable).")
 @click.option("--method", "methods", multiple=True, type=click.Choice(["bmc", "k-induction", "spacer"]),
               help="Use only these methods (repeatable; default: all three, in this order).")
@@ -268,7 +269,7 @@ def _sanity(mdef: ModelDef, name: str, config: Any, props: list[Property], timeo
 @click.option("--k", "k_max", type=click.IntRange(min=1), default=3, show_default=True,
               help="Largest k tried by k-induction.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def prove_cmd(model: str, preset: str | None, config: Path | None, properties: tuple[str, ...],
+def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | None, properties: tuple[str, ...],
               methods: tuple[str, ...], timeout: float, max_depth: int | None, k_max: int, as_json: bool) -> int:
     """Prove MODEL's properties with z3 over the relation read off the model code; exit 1 if unexpected.
 
@@ -280,17 +281,21 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, properties: t
     from .symbolic import supports
 
     mdef = registry.get_model(model)
-    source, configs = _configs(mdef, preset, config, None)
-    name, cfg, _notes = configs[0]
+    source, configs = _configs(mdef, preset, config, scope)
     props = registry.select_properties(mdef, properties)
-    built = mdef.build(cfg)
+    models = [mdef.build(cfg) for _, cfg, _ in configs]
+    built = models[0]
     if not supports(built) or not hasattr(built, "relation"):
         raise InputError(f"model {mdef.name!r} has no symbolic views or relation; prove needs both")
-    proofs, info = prove(built, props, int(timeout * 1000), max_depth, k_max, methods or METHODS)
-    manifest_name = None if source == "config" else name
+    relation = None
+    name = configs[0][0]
+    if source == "scope":
+        name = str(scope)
+        relation = built.scope_relation(models, [n for n, _, _ in configs])
+    proofs, info = prove(built, props, int(timeout * 1000), max_depth, k_max, methods or METHODS, relation)
     rows = []
     for p in proofs:
-        want = mdef.expectation(manifest_name, p.prop)
+        want = _expected(mdef, source, [n for n, _, _ in configs], p.prop)
         ok = (p.check_verdict == want.verdict) if want.binding else p.verdict != "undetermined"
         rows.append((p, want, ok))
     if as_json:
@@ -300,12 +305,26 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, properties: t
             "ok": all(ok for _, _, ok in rows),
             "properties": [{"name": p.prop.name, "kind": p.prop.kind, "verdict": p.verdict, "method": p.method,
                             "depth": p.depth, "expected": want.verdict, "ok": ok, "seconds": round(p.seconds, 6),
+                            "configuration": p.config or None,
                             "invariant": p.invariant, "note": p.note or None,
                             "trace": trace_json(built, p.trace) if p.trace is not None else None}
                            for p, want, ok in rows]}, indent=2))
     else:
         click.echo(format_proofs(mdef.name, source, name, info, rows, built))
     return 0 if all(ok for _, _, ok in rows) else 1
+
+
+def _expected(mdef: ModelDef, source: str, names: list[str], prop: Property) -> Any:
+    """The manifest's verdict; over a scope, violated if any configuration of it is expected to violate."""
+    if source == "config":
+        return mdef.expectation(None, prop)
+    wants = [mdef.expectation(n, prop) for n in names]
+    if len(wants) == 1:
+        return wants[0]
+    broken = [w for w in wants if w.verdict == "violated"]
+    if broken:
+        return broken[0]
+    return wants[0] if all(w.binding for w in wants) else type(wants[0])(wants[0].verdict, "", False)
 
 
 @cli.command("replay")

@@ -332,6 +332,7 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
     """klpmc prove's report: the relation, a verdict table with methods, then traces and invariants."""
     lines = [f"{model_name} ({source} {config_name})",
              f"relation: {info['rules']:,} rules over {info['fields']} fields, read off the model code from "
+             + (f"{info['configurations']:,} configurations, " if info["configurations"] > 1 else "") +
              f"{info['states']:,} states and {info['transitions']:,} transitions in {info['extract_seconds']:.2f} s; "
              f"diameter {info['diameter']}"]
     table = [("property", "kind", "verdict", "method", "expected", "")]
@@ -344,7 +345,8 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
               for r in table]
     for p, _want, ok in rows:
         if p.trace is not None and (p.verdict == "violated" or not ok):
-            lines += ["", f"{p.prop.name} ({p.prop.kind}) {p.verdict} (bmc, replayed through the model): "
+            where = f" in configuration {p.config}" if p.config and info["configurations"] > 1 else ""
+            lines += ["", f"{p.prop.name} ({p.prop.kind}) {p.verdict}{where} (bmc, replayed through the model): "
                           f"{p.prop.description}", *format_trace(model, p.trace)]
         if p.invariant is not None:
             lines += ["", f"{p.prop.name}: inductive invariant found by spacer:",

@@ -53,6 +53,7 @@ class Proof:
     trace: PropertyResult | None = None  # a violation or witness, replayed through the explicit model
     invariant: str | None = None        # Spacer's inductive invariant, in the fields' names
     invariant_smt: str | None = None    # the same as an SMT-LIB term
+    config: str = ""                    # the configuration a trace needs (a scope's member)
     seconds: float = 0.0
     note: str = ""
 
@@ -173,12 +174,15 @@ def _bad(u: Unrolling, prop: Property, i: int) -> Any:
     return p if prop.kind == "sometimes" else u.z3.Not(p)
 
 
-def _trace(u: Unrolling, model: Any, prop: Property, verdict: str, k: int, z3model: Any) -> PropertyResult:
-    """Replay the rules z3 took through the explicit model: an ordinary, shortest-form trace."""
+def _trace(u: Unrolling, prop: Property, verdict: str, k: int, z3model: Any) -> tuple[PropertyResult, str]:
+    """Replay the rules z3 took through the explicit model (of the configuration z3 chose)."""
     labels = u.rules_taken(z3model, k)
-    init = u.relation.states[u.state_values(z3model, 0)]
+    start = u.state_values(z3model, 0)
+    init = u.relation.states[start]
+    model = u.relation.owner.get(start, u.model)
     steps = replay(model, labels, init=init)
-    return PropertyResult(prop, verdict, Trace(init, tuple(steps)))  # type: ignore[arg-type]
+    trace = PropertyResult(prop, verdict, Trace(init, tuple(steps)))  # type: ignore[arg-type]
+    return trace, u.relation.names.get(start, "")
 
 
 def bmc(u: Unrolling, props: Sequence[Property], max_depth: int, timeout_ms: int,
@@ -193,36 +197,61 @@ def bmc(u: Unrolling, props: Sequence[Property], max_depth: int, timeout_ms: int
         step_level = [p for p in open_ if p.on_steps]
         if step_level:
             s.add(*u.trans(k))
+        bad = {p.name: _bad(u, p, k) for p in open_}
         flags = {}
         for p in open_:
             flags[p.name] = z3.Bool(f"bad[{p.name}]@{k}")
-            s.add(z3.Implies(flags[p.name], _bad(u, p, k)))
-        anything = z3.Bool(f"any@{k}")
-        s.add(z3.Implies(anything, z3.Or(*flags.values())))
-        if s.check(anything) == z3.unsat:      # one query settles the depth for every property
-            if not step_level:
-                s.add(*u.trans(k))
-            continue
-        for p in list(open_):
+            s.add(z3.Implies(flags[p.name], bad[p.name]))
+        # ask whether any open property fails here; every property the answer breaks is settled by it
+        round_ = 0
+        while open_:
             t0 = time.perf_counter()
-            r = s.check(flags[p.name])
-            if r == z3.sat:
-                n = k + 1 if p.on_steps else k
-                verdict = "reachable" if p.kind == "sometimes" else "violated"
-                results[p.name] = Proof(p, verdict, "bmc", n, _trace(u, u.model, p, verdict, n, s.model()),
-                                        seconds=time.perf_counter() - t0)
-                open_.remove(p)
-            elif r == z3.unknown:
-                results[p.name] = Proof(p, "undetermined", "bmc", k, note=f"z3: {s.reason_unknown()}")
-                open_.remove(p)
+            anything = z3.Bool(f"any@{k}.{round_}")
+            round_ += 1
+            s.add(z3.Implies(anything, z3.Or(*[flags[p.name] for p in open_])))
+            r = s.check(anything)
+            if r == z3.unsat:
+                break
+            if r == z3.unknown:
+                for p in open_:
+                    results[p.name] = Proof(p, "undetermined", "bmc", k, note=f"z3: {s.reason_unknown()}")
+                open_.clear()
+                break
+            found = s.model()
+            for p in list(open_):
+                if z3.is_true(found.eval(bad[p.name], model_completion=True)):
+                    n = k + 1 if p.on_steps else k
+                    verdict = "reachable" if p.kind == "sometimes" else "violated"
+                    trace, config = _trace(u, p, verdict, n, found)
+                    results[p.name] = Proof(p, verdict, "bmc", n, trace, seconds=time.perf_counter() - t0,
+                                            config=config)
+                    open_.remove(p)
         if not open_:
             return
         if not step_level:
             s.add(*u.trans(k))
 
 
-def k_induction(u: Unrolling, prop: Property, k_max: int, timeout_ms: int) -> int | None:
-    """The least k <= k_max for which k good steps from any in-bounds state force a good next one."""
+def _base_case(u: Unrolling, prop: Property, k: int, timeout_ms: int) -> bool | None:
+    """No violation (for ``sometimes``: no goal) at the first k depths from an initial state."""
+    z3 = u.z3
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    s.add(u.init(0))
+    bads = []
+    for i in range(k):
+        if prop.on_steps:
+            s.add(*u.trans(i))
+        bads.append(_bad(u, prop, i))
+        if not prop.on_steps and i + 1 < k:
+            s.add(*u.trans(i))
+    r = s.check(z3.Or(*bads))
+    return None if r == z3.unknown else r == z3.unsat
+
+
+def k_induction(u: Unrolling, prop: Property, k_max: int, timeout_ms: int, k_min: int = 1) -> int | None:
+    """The least k in k_min..k_max for which the property holds at the first k depths from an initial
+    state (the base case) and k good steps from any in-bounds state force a good next one."""
     z3 = u.z3
     s = z3.Solver()
     s.set("timeout", timeout_ms)
@@ -240,11 +269,12 @@ def k_induction(u: Unrolling, prop: Property, k_max: int, timeout_ms: int) -> in
         bad = last if prop.kind == "sometimes" else z3.Not(last)
         if prop.on_steps:
             s.add(*u.trans(k))
-        r = s.check(bad)
-        if r == z3.unsat:
-            return k
-        if r == z3.unknown:
-            return None
+        if k >= k_min:
+            r = s.check(bad)
+            if r == z3.unsat and _base_case(u, prop, k, timeout_ms):
+                return k
+            if r == z3.unknown:
+                return None
         s.add(z3.Not(bad))
     return None
 
@@ -285,28 +315,39 @@ def _invariant(u: Unrolling, cover: Any) -> Any:
 
 
 def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_depth: int | None = None,
-          k_max: int = 3, methods: Sequence[str] = METHODS) -> tuple[list[Proof], dict[str, Any]]:
-    """Every property's verdict from z3 over the model's relation; and figures about the relation."""
+          k_max: int = 3, methods: Sequence[str] = METHODS, relation: Any = None) -> tuple[list[Proof], dict[str, Any]]:
+    """Every property's verdict from z3 over the model's relation (or the one given); figures about it."""
     t0 = time.perf_counter()
-    rel = model.relation()
+    rel = model.relation() if relation is None else relation
     u = Unrolling(model, rel)
     depth = max_depth if max_depth is not None else rel.diameter
-    info = {"states": len(rel.states), "transitions": rel.transitions, "rules": len(rel.rules),
+    info = {"configurations": len(set(rel.names.values())) or 1,
+            "states": len(rel.states), "transitions": rel.transitions, "rules": len(rel.rules),
             "fields": len(rel.fields), "diameter": rel.diameter, "extract_seconds": time.perf_counter() - t0}
     results: dict[str, Proof] = {}
+
+    def induction(p: Property, ks: range) -> bool:
+        t1 = time.perf_counter()
+        for k in ks:
+            if k_induction(u, p, k, timeout_ms, k_min=k) is not None:
+                results[p.name] = Proof(p, "proved", "k-induction", k, seconds=time.perf_counter() - t1)
+                return True
+        return False
+
+    # 1-induction first: it is cheap and settles most rules that hold, so BMC need not go deep for them
+    if "k-induction" in methods:
+        for p in props:
+            induction(p, range(1, 2))
     if "bmc" in methods:
         t1 = time.perf_counter()
-        bmc(u, props, depth, timeout_ms, results)
+        bmc(u, [p for p in props if p.name not in results], depth, timeout_ms, results)
         info["bmc_seconds"] = time.perf_counter() - t1
     for p in props:
-        if p.name in results:
+        if p.name in results and results[p.name].verdict != "undetermined":
             continue
         t1 = time.perf_counter()
-        if "k-induction" in methods:
-            k = k_induction(u, p, k_max, timeout_ms)
-            if k is not None:
-                results[p.name] = Proof(p, "proved", "k-induction", k, seconds=time.perf_counter() - t1)
-                continue
+        if "k-induction" in methods and induction(p, range(2, k_max + 1)):
+            continue
         if "spacer" in methods:
             ok, found = spacer(u, p, timeout_ms)
             if ok:

@@ -233,12 +233,46 @@ class KlpModel:
     def tokens_used(self) -> int:
         return 0 if self._tokens is None else len(self._tokens)
 
-    def relation(self, sig: Any = None) -> Any:
+    def token(self, value: Any) -> int:
+        """The number this run gives a value that fields only compare for equality."""
+        from klpmc.properties._view import Tokens
+
+        if self._tokens is None:
+            self._tokens = Tokens()
+        return int(self._tokens(value))
+
+    def share_tokens(self, other: KlpModel) -> None:
+        """Number values as ``other`` does (configurations of one scope share one numbering)."""
+        other.token(None)
+        self._tokens = other._tokens
+
+    def relation(self, sig: Any = None, name: str = "") -> Any:
         """The transition relation over the fields the properties read, read off the model code."""
         from ._relation import extract
 
         sig = sig or self.signature(events=self.max_events())
-        return extract(self, sig, Disabled)
+        return extract(self, sig, Disabled, name=name)
+
+    def scope_relation(self, models: list[KlpModel], names: list[str]) -> Any:
+        """One relation for every configuration of a scope, the configuration a free input of it.
+
+        The configurations share one vocabulary (the union of theirs) and one numbering of tokens, so a
+        rule that two of them share is one rule.
+        """
+        from klpmc.properties._view import Sig
+
+        from ._relation import extract, merge
+
+        sigs = [m.signature(events=m.max_events()) for m in models]
+        sig = Sig(tuple(dict.fromkeys(p for s in sigs for p in s.patches)),
+                  tuple(sorted({i for s in sigs for i in s.sids})),
+                  tuple(dict.fromkeys(o for s in sigs for o in s.objects)),
+                  tuple(dict.fromkeys(m for s in sigs for m in s.modules)),
+                  max(s.events for s in sigs), max(s.max_version for s in sigs))
+        for m in models:
+            m.share_tokens(self)
+        rels = [extract(m, sig, Disabled, name=n) for m, n in zip(models, names, strict=True)]
+        return merge(rels, self.tokens_used())
 
     def max_events(self) -> int:
         """The most callback events one step of this configuration produces (explores every state)."""

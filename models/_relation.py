@@ -154,8 +154,26 @@ class WatchedKernel(Kernel):
         assert isinstance(k, WatchedKernel)
         object.__setattr__(k, "world", WatchedDict(k.world, watch, "world"))
         object.__setattr__(k, "modules", WatchedDict(k.modules, watch, "modules"))
+        object.__setattr__(k, "env", WatchedEnv(env, watch))
         object.__setattr__(k, "_watch", watch)
         return k
+
+
+class WatchedEnv:
+    """The run's Env: a module spec the code asks for is configuration the step reads."""
+
+    __slots__ = ("_env", "_watch")
+
+    def __init__(self, env: Any, watch: Watch) -> None:
+        self._env = env
+        self._watch = watch
+
+    def spec_of(self, name: str, params: Any) -> Any:
+        self._watch.read("cfg.spec", name)
+        return self._env.spec_of(name, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
 
 
 class WatchedState:
@@ -190,6 +208,10 @@ def _fields_of(sig: Any, component: str, key: Any) -> list[str]:
         return out
     if component in ("transition", "target"):
         return [component]
+    if component == "cfg.spec":
+        return [f"cfg.spec[{key}]"] if key in sig.patches else ["cfg.run"]
+    if component == "cfg.run":
+        return ["cfg.run"]
     if component == "shadows":
         return ["shadows", *(f"sh[{sid}]" for sid in sig.sids)]
     if component in ("tasks", "gone", "ghost"):
@@ -240,13 +262,22 @@ def _run(model: Any, s: KState, body: Callable[[Kernel], Any], fail_at: Any,
     return k.freeze(), tuple(k.log), k.fault_points
 
 
-def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException]) -> Iterator[tuple[Rule, KState]]:
-    """The guarded updates of every step out of s, each with the successor it leads to."""
+def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException],
+                   config: dict[str, int]) -> Iterator[tuple[Rule, KState]]:
+    """The guarded updates of every step out of s, each with the successor it leads to.
+
+    ``config`` holds the configuration's field values: what the run does (``cfg.run``, read by every
+    step) and each patch's module spec (``cfg.spec[P]``, read for the listed patches, whose working
+    copies carry it, and when the code loads a module).
+    """
     from klpmc.properties._view import flatten_step
 
     enum = Watch()
+    enum.read("cfg.run")
+    for p in s.patches:
+        enum.read("cfg.spec", p.mod)
     actions = list(model.actions(WatchedState(s, enum)))
-    pre = model.flatten_state(s, "", sig)
+    pre = {**model.flatten_state(s, "", sig), **config}
     for label, body, may_fail in actions:
         base = Watch()
         base.reads |= enum.reads
@@ -268,7 +299,7 @@ def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException
 
 def _rule(model: Any, sig: Any, label: Any, s: KState, pre: dict[str, int], succ: KState, log: tuple[Any, ...],
           watch: Watch, flatten_step: Any) -> Rule:
-    post = model.flatten_state(succ, "", sig)
+    post = {**model.flatten_state(succ, "", sig), **{f: v for f, v in pre.items() if f.startswith("cfg.")}}
     read = {f for c, key in watch.reads for f in _fields_of(sig, c, key)}
     wrote = {f for c, key in watch.writes for f in _fields_of(sig, c, key)}
     changed = {f for f in post if post[f] != pre[f]}
@@ -291,9 +322,23 @@ class Relation:
     states: dict[tuple[int, ...], KState]      # every reachable state by its field values
     transitions: int
     diameter: int                               # the longest shortest path from an initial state
+    owner: dict[tuple[int, ...], Any]           # the model (configuration) each state belongs to
+    names: dict[tuple[int, ...], str]           # ... and that configuration's name
 
 
-def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int = 1_000_000) -> Relation:
+def config_fields(model: Any, sig: Any) -> dict[str, int]:
+    """The configuration as field values: tokens for what the run does and for each patch's module spec."""
+    cfg = model.config
+    run = (cfg.livepatches, cfg.targets, cfg.target_params, cfg.reverse, cfg.force, cfg.reload,
+           tuple(sorted(cfg.faults)), None if cfg.fixtures is None else id(cfg.fixtures))
+    out = {"cfg.run": model.token(run)}
+    for p in sig.patches:
+        specs = tuple(model.env.spec_of(name, params) for name, params in cfg.livepatches if name == p)
+        out[f"cfg.spec[{p}]"] = model.token(specs)
+    return out
+
+def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int = 1_000_000,
+            name: str = "") -> Relation:
     """Run every step on every reachable state with the watch on; collect the distinct guarded updates.
 
     The watched steps must lead where `next_steps` leads (checked on every state), so the rules cover the
@@ -301,7 +346,8 @@ def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int
     """
     from klpmc.properties._view import fields as view_fields
 
-    names = list(view_fields(sig))
+    config = config_fields(model, sig)
+    names = [*view_fields(sig), *config]
     init = list(model.init_states())
     seen = {s: 0 for s in init}
     queue = list(init)
@@ -312,10 +358,10 @@ def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int
     while i < len(queue):
         s = queue[i]
         i += 1
-        flat = model.flatten_state(s, "", sig)
+        flat = {**model.flatten_state(s, "", sig), **config}
         states[tuple(flat[n] for n in names)] = s
         got = []
-        for rule, succ in rules_of_state(model, s, sig, disabled):
+        for rule, succ in rules_of_state(model, s, sig, disabled, config):
             rules[rule] = None
             got.append((str(rule.label), succ))
             if succ not in seen:
@@ -327,10 +373,34 @@ def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int
         if got != want:
             raise WatchHole(f"watched steps differ from next_steps in state {s}")
         transitions += len(got)
-    bounds = dict(view_fields(sig))
+    bounds = {**view_fields(sig), **{f: (0, 1 << 20) for f in config}}
     tokens = model.tokens_used()
     for f, (lo, hi) in bounds.items():
         if hi == 1 << 20:       # a token: only the numbers handed out so far
             bounds[f] = (lo, max(tokens - 1, 0))
-    return Relation(sig, bounds, [model.flatten_state(s, "", sig) for s in init], list(rules), states, transitions,
-                    max(seen.values()))
+    return Relation(sig, bounds, [{**model.flatten_state(s, "", sig), **config} for s in init], list(rules),
+                    states, transitions, max(seen.values()), dict.fromkeys(states, model), dict.fromkeys(states, name))
+
+
+def merge(relations: list[Relation], tokens: int) -> Relation:
+    """One relation for a scope: the configurations' relations side by side, equal rules shared.
+
+    A rule carries the configuration fields it read in its guard, so a rule two configurations share
+    (the same label, guard, effect and step) is one rule; init is every configuration's initial state.
+    """
+    first = relations[0]
+    rules: dict[Rule, None] = {}
+    out = Relation(first.sig, dict(first.fields), [], [], {}, 0, 0, {}, {})
+    for rel in relations:
+        out.init.extend(rel.init)
+        rules.update(dict.fromkeys(rel.rules))
+        out.states.update(rel.states)
+        out.owner.update(rel.owner)
+        out.names.update(rel.names)
+        out.transitions += rel.transitions
+        out.diameter = max(out.diameter, rel.diameter)
+    out.rules = list(rules)
+    for f, (lo, hi) in out.fields.items():
+        if f.startswith(("cfg.", "rest.", "mod[")) or f == "shadows":
+            out.fields[f] = (lo, max(tokens - 1, 0))
+    return out

@@ -36,10 +36,11 @@ def test_every_rule_does_what_the_code_does_wherever_it_applies(model_name: str,
     model = _model(model_name, preset)
     rel = model.relation()
     sig = rel.sig
+    config = {f: v for f, v in rel.init[0].items() if f.startswith("cfg.")}
     applied = 0
     for state in rel.states.values():
-        flat = model.flatten_state(state, "", sig)
-        succ = {str(label): model.flatten_state(t, "", sig) for label, t, _ in model.next_steps(state)}
+        flat = {**model.flatten_state(state, "", sig), **config}
+        succ = {str(label): {**model.flatten_state(t, "", sig), **config} for label, t, _ in model.next_steps(state)}
         for rule in rel.rules:
             if all(flat[f] == v for f, v in rule.guard):
                 want = dict(flat)
@@ -115,3 +116,25 @@ def test_prove_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown preset 'nope'" in err and len(err.strip().splitlines()) == 1
     assert run(["prove", "upstream", "--property", "nope"]) == 2
     assert "unknown property 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model_name", ["upstream", "poc", "poc-series", "v1", "refcount", "replace-set"])
+def test_one_query_over_a_scope_agrees_with_check_of_each_configuration(model_name: str) -> None:
+    """With the configuration free, prove's verdict is check's over all configurations: violated (or
+    reachable) when some configuration is, and a trace replays in the configuration it names."""
+    mdef = get_model(model_name)
+    if mdef.scope is None:
+        pytest.skip("no scope")
+    configs = mdef.scope("patches=1,states=1")
+    props = select_properties(mdef)
+    per_config = {name: {r.prop.name: r.verdict for r in check(mdef.build(cfg), props).properties}
+                  for name, cfg in configs}
+    models = [mdef.build(cfg) for _, cfg in configs]
+    relation = models[0].scope_relation(models, [n for n, _ in configs])
+    proofs, info = prove(models[0], props, timeout_ms=60_000, relation=relation)
+    for p in proofs:
+        verdicts = {v[p.prop.name] for v in per_config.values()}
+        settled = "reachable" if p.prop.kind == "sometimes" else "violated"
+        assert (p.verdict == settled) == (settled in verdicts), p.prop.name
+        if p.trace is not None:
+            assert per_config[p.config][p.prop.name] == settled, (p.prop.name, p.config)
