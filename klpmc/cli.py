@@ -283,7 +283,7 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | 
     mdef = registry.get_model(model)
     source, configs = _configs(mdef, preset, config, scope)
     props = registry.select_properties(mdef, properties)
-    models = [mdef.build(cfg) for _, cfg, _ in configs]
+    models: list[Any] = [mdef.build(cfg) for _, cfg, _ in configs]
     built = models[0]
     if not supports(built) or not hasattr(built, "relation"):
         raise InputError(f"model {mdef.name!r} has no symbolic views or relation; prove needs both")

@@ -400,7 +400,7 @@ def merge(relations: list[Relation], tokens: int) -> Relation:
         out.transitions += rel.transitions
         out.diameter = max(out.diameter, rel.diameter)
     out.rules = list(rules)
-    for f, (lo, hi) in out.fields.items():
+    for f, (lo, _hi) in out.fields.items():
         if f.startswith(("cfg.", "rest.", "mod[")) or f == "shadows":
             out.fields[f] = (lo, max(tokens - 1, 0))
     return out

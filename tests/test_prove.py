@@ -131,7 +131,7 @@ def test_one_query_over_a_scope_agrees_with_check_of_each_configuration(model_na
                   for name, cfg in configs}
     models = [mdef.build(cfg) for _, cfg in configs]
     relation = models[0].scope_relation(models, [n for n, _ in configs])
-    proofs, info = prove(models[0], props, timeout_ms=60_000, relation=relation)
+    proofs, _info = prove(models[0], props, timeout_ms=60_000, relation=relation)
     for p in proofs:
         verdicts = {v[p.prop.name] for v in per_config.values()}
         settled = "reachable" if p.prop.kind == "sometimes" else "violated"
