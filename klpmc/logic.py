@@ -37,12 +37,14 @@ __all__ = [
     "sum_of",
     "sym_int",
     "vacuity",
+    "z3_module",
 ]
 
 _z3: Any = None
 
 
-def _load() -> Any:
+def z3_module() -> Any:
+    """The z3 module, imported on first use (klpmc.prove builds its unrollings with it)."""
     global _z3
     if _z3 is None:
         import z3
@@ -58,7 +60,7 @@ def is_symbolic(x: object) -> bool:
 
 def sym_int(name: str) -> Any:
     """A z3 integer variable: the symbolic value of one field of a view."""
-    return _load().Int(name)
+    return z3_module().Int(name)
 
 
 def _bool(x: Any) -> Any:
@@ -224,7 +226,7 @@ class Domain:
     extra: tuple[Any, ...] = ()     # further z3 constraints that well-formed states meet
 
     def constraints(self) -> list[Any]:
-        z3 = _load()
+        z3 = z3_module()
         out = []
         for name, (lo, hi) in self.bounds.items():
             x = z3.Int(name)
@@ -239,7 +241,7 @@ def evaluate(formula: Any, assignment: dict[str, int]) -> bool:
     """The truth value of a formula when every field has the value ``assignment`` gives it."""
     if not is_symbolic(formula):
         return bool(formula)
-    z3 = _load()
+    z3 = z3_module()
     subst = [(z3.Int(n), z3.IntVal(v)) for n, v in assignment.items()]
     out = z3.simplify(z3.substitute(formula, *subst)) if subst else z3.simplify(formula)
     if z3.is_true(out):
@@ -269,7 +271,7 @@ class SatCheck:
 
 def vacuity(formula: Any, domain: Domain, timeout_ms: int = 5000) -> SatCheck:
     """Ask z3 whether ``formula`` can be false and whether it can be true over ``domain``."""
-    z3 = _load()
+    z3 = z3_module()
     s = z3.Solver()
     s.set("timeout", timeout_ms)
     s.add(*domain.constraints())

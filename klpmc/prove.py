@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import PropertyResult, Trace, replay
-from .logic import _load, is_symbolic
+from .logic import is_symbolic, z3_module
 from .props import Property
 from .symbolic import formula_of
 
@@ -74,7 +74,7 @@ class Unrolling:
     z3: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        self.z3 = _load()
+        self.z3 = z3_module()
         rel = self.relation
         self.fields = list(rel.fields)
         self.rules = rel.rules

@@ -84,9 +84,9 @@ def test_prove_agrees_with_check(model_name: str, preset: str) -> None:
 
 def test_spacer_invariant_holds_on_every_reachable_state() -> None:
     """What Spacer returns is an invariant: true on every state the BFS reaches."""
-    from klpmc.logic import _load
+    from klpmc.logic import z3_module
 
-    z3 = _load()
+    z3 = z3_module()
     mdef = get_model("v1")
     model = _model("v1", "small")
     props = [p for p in select_properties(mdef) if p.name == "state-lifecycle"]
