@@ -29,9 +29,12 @@ SCOPES = ["refcount:patches=1,states=2", "poc-series:patches=2,states=1", "refco
 
 
 def methods(proofs: list) -> str:  # type: ignore[type-arg]
+    """How the proved properties were proved: counts, and the names of those 1-induction did not settle."""
     c = Counter((p.method + (f" k={p.depth}" if p.method == "k-induction" else "")) for p in proofs
                 if p.verdict == "proved")
-    return ", ".join(f"{n}x {m}" for m, n in sorted(c.items()))
+    harder = [f"{p.prop.name} ({p.method}{f' k={p.depth}' if p.method == 'k-induction' else ''})" for p in proofs
+              if p.verdict == "proved" and not (p.method == "k-induction" and p.depth == 1)]
+    return ", ".join(f"{n}x {m}" for m, n in sorted(c.items())) + (f"; {', '.join(harder)}" if harder else "")
 
 
 def bench_preset(spec: str, timeout_ms: int) -> None:
