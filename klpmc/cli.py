@@ -268,9 +268,11 @@ def _sanity(mdef: ModelDef, name: str, config: Any, props: list[Property], timeo
               help="BMC bound (default: the relation's diameter, which makes BMC complete).")
 @click.option("--k", "k_max", type=click.IntRange(min=1), default=3, show_default=True,
               help="Largest k tried by k-induction.")
+@click.option("--vacuity", is_flag=True, help="First ask z3 whether each property can fail and can hold at all.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | None, properties: tuple[str, ...],
-              methods: tuple[str, ...], timeout: float, max_depth: int | None, k_max: int, as_json: bool) -> int:
+              methods: tuple[str, ...], timeout: float, max_depth: int | None, k_max: int, vacuity: bool,
+              as_json: bool) -> int:
     """Prove MODEL's properties with z3 over the relation read off the model code; exit 1 if unexpected.
 
     Verdicts: proved (by k-induction, or by Spacer with the invariant it found), violated or reachable
@@ -287,6 +289,7 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | 
     built = models[0]
     if not supports(built) or not hasattr(built, "relation"):
         raise InputError(f"model {mdef.name!r} has no symbolic views or relation; prove needs both")
+    sane = [_sanity(mdef, n, cfg, props, timeout, not as_json) for n, cfg, _ in configs] if vacuity else []
     relation = None
     name = configs[0][0]
     if source == "scope":
@@ -303,6 +306,7 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | 
             "model": mdef.name, source: name, "relation": {k: (round(v, 6) if isinstance(v, float) else v)
                                                          for k, v in info.items()},
             "ok": all(ok for _, _, ok in rows),
+            **({"vacuity": sane} if vacuity else {}),
             "properties": [{"name": p.prop.name, "kind": p.prop.kind, "verdict": p.verdict, "method": p.method,
                             "depth": p.depth, "expected": want.verdict, "ok": ok, "seconds": round(p.seconds, 6),
                             "configuration": p.config or None,

@@ -138,3 +138,11 @@ def test_one_query_over_a_scope_agrees_with_check_of_each_configuration(model_na
         assert (p.verdict == settled) == (settled in verdicts), p.prop.name
         if p.trace is not None:
             assert per_config[p.config][p.prop.name] == settled, (p.prop.name, p.config)
+
+
+def test_prove_vacuity_first(capsys: pytest.CaptureFixture[str]) -> None:
+    """prove --vacuity names, before the proofs, a property the configuration cannot break at all."""
+    assert run(["prove", "upstream", "--preset", "small", "--vacuity", "--property", "version-monotonic"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("vacuity: small: version-monotonic: no state or step can violate it")
+    assert any(line.startswith("version-monotonic  step  proved") for line in out)
