@@ -146,3 +146,12 @@ def test_prove_vacuity_first(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("vacuity: small: version-monotonic: no state or step can violate it")
     assert any(line.startswith("version-monotonic  step  proved") for line in out)
+
+
+def test_a_bound_never_passes_silently(capsys: pytest.CaptureFixture[str]) -> None:
+    """BMC alone, bounded below the depth of every trace: nothing is settled, nothing is called proved."""
+    assert run(["prove", "upstream", "--preset", "small", "--method", "bmc", "--max-depth", "1", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert not data["ok"]
+    assert {p["verdict"] for p in data["properties"]} == {"undetermined"}
+    assert all("no proof by the methods asked" in p["note"] for p in data["properties"])
