@@ -339,11 +339,19 @@ class KView(View):
     def idle(self) -> Any:
         return self.s.transition is None
 
+    def being_replaced(self, p: str) -> Any:
+        t = self.s.transition
+        if t is None:
+            return False
+        by = self._patches()
+        tp, mine = by.get(t), by.get(p)
+        return tp is not None and mine is not None and tp[1].replace and mine[0] < tp[0]
+
 
 # the last log, its events and insmod's return value: every rule of a step reuses the split
 _last: list[Any] = [None, (), 0]
 _recent: list[Any] = [None, None, None, None]   # the last two states and their views
-_step: list[Any] = [None, None, None]          # the last (label, log) and its step view
+_step: list[Any] = [None] * 6                  # the last (log, before, after) and their views
 
 
 class KStep(Step):
@@ -687,9 +695,9 @@ def step_property(name: str, kind: Kind, description: str,
     """A ``step`` or step ``sometimes`` property from a rule over (before, step, after)."""
     def predicate(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
         c = _step
-        if c[0] is not label or c[1] is not log:
-            c[:] = [label, log, KStep(label, log)]
-        return bool(rule(KView.of(before), c[2], KView.of(after)))
+        if c[0] is not log or c[1] is not before or c[2] is not after:
+            c[:] = [log, before, after, KView.of(before), KStep(label, log), KView.of(after)]
+        return bool(rule(c[3], c[4], c[5]))
 
     predicate.__doc__ = rule.__doc__
     return Property(name, kind, description, predicate, "step", rule)

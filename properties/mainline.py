@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from klpmc.logic import AND, IF, IMPLIES, NOT, all_of, any_of, given, scan
+from klpmc.logic import AND, IF, IMPLIES, NOT, all_of, and_then, any_of, given, scan
 
 from . import _view as v
 from ._view import Step, View, state_property, step_property
@@ -51,19 +51,20 @@ def version_monotonic(b: View, t: Step, a: View) -> Any:
 
 def no_reenable(b: View, t: Step, a: View) -> Any:
     """A disabled patch is enabled again only by reversing its own pending disable transition."""
-    return all_of(NOT(AND(a.listed(p), a.enabled(p), b.listed(p), NOT(b.enabled(p)), NOT(b.is_transition(p))))
+    return all_of(NOT(and_then(AND(a.enabled(p), NOT(b.enabled(p))),
+                               lambda p=p: AND(a.listed(p), b.listed(p), NOT(b.is_transition(p)))))
                   for p in a.patch_names())
 
 
 def forced_module_pinned(b: View, t: Step, a: View) -> Any:
     """The module of a forced patch is never removed."""
-    return all_of(IMPLIES(b.pinned(m), a.loaded(m)) for m in b.module_names())
+    return all_of(given(b.pinned(m), lambda m=m: a.loaded(m)) for m in b.module_names())
 
 
 def completing_replace(b: View, a: View) -> Any:
     """The step completes the transition of a listed atomic-replace patch, which stays listed."""
-    return AND(NOT(b.idle()), a.idle(), any_of(AND(b.is_transition(p), b.listed(p), b.replace(p), a.listed(p))
-                                               for p in b.patch_names()))
+    return and_then(AND(NOT(b.idle()), a.idle()), lambda: any_of(
+        AND(b.is_transition(p), b.listed(p), b.replace(p), a.listed(p)) for p in b.patch_names()))
 
 
 def replaced(b: View, a: View, p: str) -> Any:

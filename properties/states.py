@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from klpmc.logic import AND, IF, IMPLIES, NOT, OR, all_of, any_of, given, scan
+from klpmc.logic import AND, IF, IMPLIES, NOT, OR, all_of, and_then, any_of, given, scan
 
 from . import _view as v
 from ._view import Step, View, state_property, step_property
@@ -86,11 +86,13 @@ def no_callback_on_kept_state(b: View, t: Step, a: View) -> Any:
     reversed, giving the states back (the undo of their disable) is part of the same exchange.
     """
     def keeps(p: str, sid: int) -> Any:
-        return AND(b.holds(p, sid), b.enabled(p), a.enabled(p), NOT(b.is_transition(p)), NOT(a.is_transition(p)),
-                   NOT(b.being_replaced(p)), NOT(a.being_replaced(p)))
+        return and_then(AND(b.holds(p, sid), b.enabled(p), a.enabled(p), NOT(b.is_transition(p)),
+                            NOT(a.is_transition(p))),
+                        lambda: AND(NOT(b.being_replaced(p)), NOT(a.being_replaced(p))))
 
     return _for_state_events(t, v.STATE_CALLBACKS, lambda e: NOT(any_of(
-        AND(e.state == sid, keeps(p, sid)) for sid in b.state_ids() for p in b.patch_names())))
+        and_then(e.state == sid, lambda sid=sid, p=p: keeps(p, sid))
+        for sid in b.state_ids() for p in b.patch_names())))
 
 
 def shadow_freed_on_leave(s: View) -> Any:
