@@ -334,10 +334,10 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
                 return True
         return False
 
-    # 1-induction first: it is cheap and settles most rules that hold, so BMC need not go deep for them
+    # k-induction first: it is cheap and settles most rules that hold, so BMC need not go deep for them
     if "k-induction" in methods:
         for p in props:
-            induction(p, range(1, 2))
+            induction(p, range(1, k_max + 1))
     if "bmc" in methods:
         t1 = time.perf_counter()
         bmc(u, [p for p in props if p.name not in results], depth, timeout_ms, results)
@@ -346,8 +346,6 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
         if p.name in results and results[p.name].verdict != "undetermined":
             continue
         t1 = time.perf_counter()
-        if "k-induction" in methods and induction(p, range(2, k_max + 1)):
-            continue
         if "spacer" in methods:
             ok, found = spacer(u, p, timeout_ms)
             if ok:
