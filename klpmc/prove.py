@@ -32,6 +32,7 @@ from .symbolic import formula_of
 __all__ = ["Proof", "Unrolling", "prove"]
 
 METHODS = ("bmc", "k-induction", "spacer")
+SHALLOW = 8      # BMC depth searched before Spacer is asked
 
 
 def _state(i: int) -> str:
@@ -186,14 +187,19 @@ def _trace(u: Unrolling, prop: Property, verdict: str, k: int, z3model: Any) -> 
 
 
 def bmc(u: Unrolling, props: Sequence[Property], max_depth: int, timeout_ms: int,
-        results: dict[str, Proof]) -> None:
-    """Unroll depth by depth in one solver; each property's query at a depth is one assumption."""
+        results: dict[str, Proof], start: int = 0) -> None:
+    """Unroll depth by depth in one solver; each property's query at a depth is one assumption.
+
+    With ``start``, the depths before it were searched already: they are unrolled but not asked about.
+    """
     z3 = u.z3
     s = z3.Solver()
     s.set("timeout", timeout_ms)
     s.add(u.init(0))
+    for k in range(start):
+        s.add(*u.trans(k))
     open_ = list(props)
-    for k in range(max_depth + 1):
+    for k in range(start, max_depth + 1):
         step_level = [p for p in open_ if p.on_steps]
         if step_level:
             s.add(*u.trans(k))
@@ -338,23 +344,32 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
     if "k-induction" in methods:
         for p in props:
             induction(p, range(1, k_max + 1))
+    # BMC to a shallow depth finds most violations; Spacer then proves what holds without BMC unrolling
+    # to the diameter for it; BMC goes on to the diameter only for what is still open
+    shallow = min(depth, SHALLOW)
+    notes: dict[str, str] = {}
     if "bmc" in methods:
         t1 = time.perf_counter()
-        bmc(u, [p for p in props if p.name not in results], depth, timeout_ms, results)
+        bmc(u, [p for p in props if p.name not in results], shallow, timeout_ms, results)
         info["bmc_seconds"] = time.perf_counter() - t1
-    for p in props:
-        if p.name in results and results[p.name].verdict != "undetermined":
-            continue
-        t1 = time.perf_counter()
-        if "spacer" in methods:
+    if "spacer" in methods:
+        for p in props:
+            if p.name in results and results[p.name].verdict != "undetermined":
+                continue
+            t1 = time.perf_counter()
             ok, found = spacer(u, p, timeout_ms)
             if ok:
                 results[p.name] = Proof(p, "proved", "spacer", invariant=found[0], invariant_smt=found[1],
                                         seconds=time.perf_counter() - t1)
-                continue
-            note = found or ("spacer found a path the BMC bound missed" if ok is False else "")
-            results[p.name] = Proof(p, "undetermined", "spacer", note=note, seconds=time.perf_counter() - t1)
-            continue
-        results[p.name] = Proof(p, "undetermined", "", note=f"no proof by the methods asked ({', '.join(methods)})")
+            else:
+                notes[p.name] = found or "spacer: the property fails on some path deeper than BMC went"
+    if "bmc" in methods and depth > shallow:
+        t1 = time.perf_counter()
+        bmc(u, [p for p in props if p.name not in results], depth, timeout_ms, results, start=shallow + 1)
+        info["bmc_seconds"] = info.get("bmc_seconds", 0.0) + time.perf_counter() - t1
+    for p in props:
+        if p.name not in results:
+            note = notes.get(p.name) or f"no proof by the methods asked ({', '.join(methods)})"
+            results[p.name] = Proof(p, "undetermined", "", note=note)
     info["seconds"] = time.perf_counter() - t0
     return [results[p.name] for p in props], info
