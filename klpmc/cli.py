@@ -261,7 +261,7 @@ def _sanity(mdef: ModelDef, name: str, config: Any, props: list[Property], timeo
 @click.option("--scope", help="Prove for every configuration of the scope SPEC at once (the configuration is free).")
 @click.option("--property", "properties", multiple=True, help="Prove only this property (repeatable).")
 @click.option("--method", "methods", multiple=True, type=click.Choice(["bmc", "k-induction", "spacer"]),
-              help="Use only these methods (repeatable; default: all three, in this order).")
+              help="Use only these methods (repeatable; default: all three).")
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
               help="Seconds each z3 call may take.")
 @click.option("--max-depth", type=click.IntRange(min=0),
