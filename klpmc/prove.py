@@ -352,21 +352,28 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
         t1 = time.perf_counter()
         bmc(u, [p for p in props if p.name not in results], shallow, timeout_ms, results)
         info["bmc_seconds"] = time.perf_counter() - t1
-    if "spacer" in methods:
+
+    def try_spacer(budget_ms: int) -> None:
         for p in props:
             if p.name in results and results[p.name].verdict != "undetermined":
                 continue
             t1 = time.perf_counter()
-            ok, found = spacer(u, p, timeout_ms)
+            ok, found = spacer(u, p, budget_ms)
             if ok:
                 results[p.name] = Proof(p, "proved", "spacer", invariant=found[0], invariant_smt=found[1],
                                         seconds=time.perf_counter() - t1)
             else:
                 notes[p.name] = found or "spacer: the property fails on some path deeper than BMC went"
+
+    # a short Spacer budget here: on a property that fails deeper, Spacer is slow and BMC finds the trace
+    if "spacer" in methods:
+        try_spacer(max(1, timeout_ms // 8))
     if "bmc" in methods and depth > shallow:
         t1 = time.perf_counter()
         bmc(u, [p for p in props if p.name not in results], depth, timeout_ms, results, start=shallow + 1)
         info["bmc_seconds"] = info.get("bmc_seconds", 0.0) + time.perf_counter() - t1
+    if "spacer" in methods:
+        try_spacer(timeout_ms)
     for p in props:
         if p.name not in results:
             note = notes.get(p.name) or f"no proof by the methods asked ({', '.join(methods)})"
