@@ -195,36 +195,36 @@ class WatchedState:
 # -- from components to fields ----------------------------------------------------------------------
 
 
+_BY_COMPONENT: dict[Any, dict[str, list[str]]] = {}
+
+
+def _fields_by_component(sig: Any) -> dict[str, list[str]]:
+    """`properties._view.fields(sig)` grouped by the Kernel attribute each field encodes."""
+    got = _BY_COMPONENT.get(sig)
+    if got is None:
+        from klpmc.properties._view import component_of, fields
+
+        got = _BY_COMPONENT[sig] = {}
+        for f in fields(sig):
+            got.setdefault(component_of(f), []).append(f)
+    return got
+
+
 def _fields_of(sig: Any, component: str, key: Any) -> list[str]:
-    """The fields of `properties._view.fields(sig)` that encode one component (or one key of it)."""
+    """The fields that encode one component of the state (or one key of the world or module list)."""
     from klpmc.properties._view import _key
 
-    if component == "patches":
-        out = ["rest.patches"]
-        for p in sig.patches:
-            out += [f"pos[{p}]", f"enabled[{p}]", f"forced[{p}]", f"replace[{p}]"]
-            for sid in sig.sids:
-                out += [f"holds[{_key(p, sid)}]", f"version[{_key(p, sid)}]", f"setup[{_key(p, sid)}]"]
-        return out
-    if component in ("transition", "target"):
-        return [component]
     if component == "cfg.spec":
         return [f"cfg.spec[{key}]"] if key in sig.patches else ["cfg.run"]
     if component == "cfg.run":
         return ["cfg.run"]
-    if component == "shadows":
-        return ["shadows", *(f"sh[{sid}]" for sid in sig.sids)]
-    if component in ("tasks", "gone", "ghost"):
-        return [f"rest.{component}"]
+    if key is ALL:
+        return _fields_by_component(sig).get(component, [])
     if component == "modules":
-        mods = sig.modules if key is ALL else (key,)
-        if key is not ALL and key not in sig.modules:
+        if key not in sig.modules:
             raise KeyError(f"module {key!r} is not in the configuration's vocabulary")
-        return [f for m in mods for f in (f"loaded[{m}]", f"pinned[{m}]", f"mod[{m}]")]
+        return [f"loaded[{key}]", f"pinned[{key}]", f"mod[{key}]"]
     if component == "world":
-        if key is ALL:
-            return (["started", "reversed", "rest.world", *(f"ws[{sid}]" for sid in sig.sids),
-                     *(f"start[{sid}]" for sid in sig.sids), *(f"wo[{_key(p, o)}]" for p, o in sig.objects)])
         if key[0] == "state":
             return [f"ws[{key[1]}]"]
         if key[0] == "obj":

@@ -427,6 +427,19 @@ def fields(sig: Sig) -> dict[str, tuple[int, int]]:
 TOKEN = (0, 1 << 20)
 REST = ("rest.patches", "rest.world", "rest.tasks", "rest.gone", "rest.ghost")
 
+# the part of a frozen state (a `Kernel` attribute) each field encodes, by the field's name before "["
+_COMPONENT = {"transition": "transition", "target": "target", "reversed": "world", "started": "world",
+              "shadows": "shadows", "rest.patches": "patches", "rest.world": "world", "rest.tasks": "tasks",
+              "rest.gone": "gone", "rest.ghost": "ghost", "pos": "patches", "enabled": "patches",
+              "forced": "patches", "replace": "patches", "holds": "patches", "version": "patches",
+              "setup": "patches", "ws": "world", "start": "world", "sh": "shadows", "wo": "world",
+              "loaded": "modules", "pinned": "modules", "mod": "modules"}
+
+
+def component_of(field: str) -> str:
+    """The `Kernel` attribute whose value a field encodes (klp_patches, the world, the modules, ...)."""
+    return _COMPONENT[field.split("[", 1)[0]]
+
 
 class ZView(View):
     """A state whose fields are z3 integer variables named ``<prefix><field>``."""
