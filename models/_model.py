@@ -250,8 +250,7 @@ class KlpModel:
         """The transition relation over the fields the properties read, read off the model code."""
         from ._relation import extract
 
-        sig = sig or self.signature(events=self.max_events())
-        return extract(self, sig, Disabled, name=name)
+        return extract(self, sig or self.signature(), Disabled, name=name)
 
     def scope_relation(self, models: list[KlpModel], names: list[str]) -> Any:
         """One relation for every configuration of a scope, the configuration a free input of it.
@@ -263,7 +262,7 @@ class KlpModel:
 
         from ._relation import extract, merge
 
-        sigs = [m.signature(events=m.max_events()) for m in models]
+        sigs = [m.signature() for m in models]
         sig = Sig(tuple(dict.fromkeys(p for s in sigs for p in s.patches)),
                   tuple(sorted({i for s in sigs for i in s.sids})),
                   tuple(dict.fromkeys(o for s in sigs for o in s.objects)),
@@ -271,22 +270,8 @@ class KlpModel:
                   max(s.events for s in sigs), max(s.max_version for s in sigs))
         for m in models:
             m.share_tokens(self)
-        rels = [extract(m, sig, Disabled, name=n) for m, n in zip(models, names, strict=True)]
+        rels = [extract(m, sig, Disabled, name=n, finish=False) for m, n in zip(models, names, strict=True)]
         return merge(rels, self.tokens_used())
-
-    def max_events(self) -> int:
-        """The most callback events one step of this configuration produces (explores every state)."""
-        from klpmc.properties._view import KStep
-
-        seen, queue, most = set(self.init_states()), list(self.init_states()), 1
-        while queue:
-            s = queue.pop()
-            for label, succ, log in self.next_steps(s):
-                most = max(most, len(KStep(label, log).events))
-                if succ not in seen:
-                    seen.add(succ)
-                    queue.append(succ)
-        return most
 
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)

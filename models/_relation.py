@@ -16,6 +16,7 @@ field that changes without being read or written is a hole in the watching and s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -246,7 +247,7 @@ class Rule:
     label: Any
     guard: tuple[tuple[str, int], ...]
     effect: tuple[tuple[str, int], ...]
-    step: tuple[tuple[str, int], ...]      # the step's fields (label, events) for step properties
+    step: Any       # the step's fields (label, events) for step properties; StepParts while exploring
 
 
 class WatchHole(Exception):
@@ -270,8 +271,6 @@ def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException
     step) and each patch's module spec (``cfg.spec[P]``, read for the listed patches, whose working
     copies carry it, and when the code loads a module).
     """
-    from klpmc.properties._view import flatten_step
-
     enum = Watch()
     enum.read("cfg.run")
     for p in s.patches:
@@ -285,7 +284,7 @@ def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException
             succ, log, points = _run(model, s, body, None, base)
         except disabled:
             continue
-        yield _rule(model, sig, label, s, pre, succ, log, base, flatten_step), succ
+        yield _rule(model, sig, label, s, pre, succ, log, base), succ
         if may_fail and points:
             from ._model import Call, fault_text
 
@@ -294,11 +293,13 @@ def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException
                 w.reads |= base.reads
                 fsucc, flog, _ = _run(model, s, body, point, w)
                 flabel = Call(label.func, (*label.args, fault_text(point)))
-                yield _rule(model, sig, flabel, s, pre, fsucc, flog, w, flatten_step), fsucc
+                yield _rule(model, sig, flabel, s, pre, fsucc, flog, w), fsucc
 
 
 def _rule(model: Any, sig: Any, label: Any, s: KState, pre: dict[str, int], succ: KState, log: tuple[Any, ...],
-          watch: Watch, flatten_step: Any) -> Rule:
+          watch: Watch) -> Rule:
+    from klpmc.properties._view import step_parts
+
     post = {**model.flatten_state(succ, "", sig), **{f: v for f, v in pre.items() if f.startswith("cfg.")}}
     read = {f for c, key in watch.reads for f in _fields_of(sig, c, key)}
     wrote = {f for c, key in watch.writes for f in _fields_of(sig, c, key)}
@@ -307,8 +308,7 @@ def _rule(model: Any, sig: Any, label: Any, s: KState, pre: dict[str, int], succ
         raise WatchHole(f"{label}: fields {sorted(changed - read - wrote)} changed unseen")
     guard = tuple(sorted((f, pre[f]) for f in read))
     effect = tuple(sorted((f, post[f]) for f in (wrote | changed)))
-    step = tuple(sorted(flatten_step(label, log, sig, "").items()))
-    return Rule(label, guard, effect, step)
+    return Rule(label, guard, effect, step_parts(label, log))
 
 
 @dataclass
@@ -338,7 +338,7 @@ def config_fields(model: Any, sig: Any) -> dict[str, int]:
     return out
 
 def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int = 1_000_000,
-            name: str = "") -> Relation:
+            name: str = "", finish: bool = True) -> Relation:
     """Run every step on every reachable state with the watch on; collect the distinct guarded updates.
 
     The watched steps must lead where `next_steps` leads (checked on every state), so the rules cover the
@@ -378,12 +378,24 @@ def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int
     for f, (lo, hi) in bounds.items():
         if hi == 1 << 20:       # a token: only the numbers handed out so far
             bounds[f] = (lo, max(tokens - 1, 0))
-    return Relation(sig, bounds, [{**model.flatten_state(s, "", sig), **config} for s in init], list(rules),
-                    states, transitions, max(seen.values()), dict.fromkeys(states, model), dict.fromkeys(states, name))
+    rel = Relation(sig, bounds, [{**model.flatten_state(s, "", sig), **config} for s in init], list(rules),
+                   states, transitions, max(seen.values()), dict.fromkeys(states, model), dict.fromkeys(states, name))
+    return finished(rel) if finish else rel
+
+
+def finished(rel: Relation) -> Relation:
+    """The rules' steps as fields, with as many event slots as the busiest step needs."""
+    from klpmc.properties._view import step_fields
+
+    slots = max([len(r.step.events) for r in rel.rules] + [1])
+    rel.sig = dataclasses.replace(rel.sig, events=slots)
+    steps = {r.step: tuple(sorted(step_fields(r.step, rel.sig, "").items())) for r in rel.rules}
+    rel.rules = list(dict.fromkeys(dataclasses.replace(r, step=steps[r.step]) for r in rel.rules))
+    return rel
 
 
 def merge(relations: list[Relation], tokens: int) -> Relation:
-    """One relation for a scope: the configurations' relations side by side, equal rules shared.
+    """One relation for a scope: the configurations' relations (unfinished) side by side, equal rules shared.
 
     A rule carries the configuration fields it read in its guard, so a rule two configurations share
     (the same label, guard, effect and step) is one rule; init is every configuration's initial state.
@@ -403,4 +415,4 @@ def merge(relations: list[Relation], tokens: int) -> Relation:
     for f, (lo, _hi) in out.fields.items():
         if f.startswith(("cfg.", "rest.", "mod[")) or f == "shadows":
             out.fields[f] = (lo, max(tokens - 1, 0))
-    return out
+    return finished(out)

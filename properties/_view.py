@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from klpmc.logic import AND, IF, IMPLIES, NOT, OR, Domain, all_of, any_of, sum_of, sym_int
 from klpmc.props import Kind, Property
@@ -668,9 +668,27 @@ def flatten(s: Any, sig: Sig, prefix: str, tokens: Tokens) -> dict[str, int]:
     return out
 
 
+class StepParts(NamedTuple):
+    """What a step's fields are made of (as `KStep` has them): hashable, kept by the relation's rules."""
+
+    func: str
+    value: int
+    insmod_ret: int
+    events: tuple[Any, ...]
+
+
+def step_parts(label: Any, log: tuple[Any, ...]) -> StepParts:
+    t = KStep(label, log)
+    return StepParts(t.func, t.value, t.insmod_ret, tuple(t.events))
+
+
 def flatten_step(label: Any, log: tuple[Any, ...], sig: Sig, prefix: str = "step.") -> dict[str, int]:
     """A concrete step as the values of the fields a `ZStep(sig, prefix)` has."""
-    t = KStep(label, log)
+    return step_fields(step_parts(label, log), sig, prefix)
+
+
+def step_fields(t: StepParts, sig: Sig, prefix: str = "step.") -> dict[str, int]:
+    """`flatten_step` of a step's parts."""
     out = {prefix + "func": FUNCS.index(t.func) if t.func in FUNCS else FUNCS.index("other"),
            prefix + "value": t.value, prefix + "insmod_ret": max(-1, min(0, t.insmod_ret))}
     if len(t.events) > sig.events:
@@ -687,7 +705,6 @@ def flatten_step(label: Any, log: tuple[Any, ...], sig: Sig, prefix: str = "step
         out[f + "state"] = e.state if e is not None and e.state is not None else -1
         out[f + "ret"] = int(bool(e.ret)) if e is not None else 0
     return out
-
 
 
 # --------------------------------------------------------------------------------------------------
