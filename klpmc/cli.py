@@ -198,7 +198,7 @@ def check_cmd(
     sane: dict[str, list[dict[str, Any]]] = {}
     for name, cfg, notes in configs:
         if vacuity:
-            sane[name] = _sanity(mdef, name, cfg, props, timeout, not as_json)
+            sane[name] = _sanity(mdef, name, mdef.build(cfg), props, timeout, not as_json)
         report = _run_one(mdef, source, name, cfg, notes, props, bounds, display)
         reports.append(report)
         if not as_json:  # as each run ends: a long scope shows its progress
@@ -234,12 +234,11 @@ def check_cmd(
     return 0 if all(r.ok for r in reports) else 1
 
 
-def _sanity(mdef: ModelDef, name: str, config: Any, props: list[Property], timeout: float,
+def _sanity(mdef: ModelDef, name: str, model: Any, props: list[Property], timeout: float,
             echo: bool) -> list[dict[str, Any]]:
-    """z3's sanity check of the properties on one configuration; prints the vacuous ones."""
+    """z3's sanity check of the properties on one configuration's model; prints the vacuous ones."""
     from .symbolic import sanity, supports
 
-    model = mdef.build(config)
     if not supports(model):
         raise InputError(f"model {mdef.name!r} has no symbolic views; --vacuity needs them")
     out = []
@@ -289,7 +288,8 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | 
     built = models[0]
     if not supports(built) or not hasattr(built, "relation"):
         raise InputError(f"model {mdef.name!r} has no symbolic views or relation; prove needs both")
-    sane = [_sanity(mdef, n, cfg, props, timeout, not as_json) for n, cfg, _ in configs] if vacuity else []
+    sane = ([_sanity(mdef, n, m, props, timeout, not as_json) for (n, _, _), m in zip(configs, models, strict=True)]
+            if vacuity else [])
     relation = None
     name = configs[0][0]
     if source == "scope":
