@@ -259,10 +259,11 @@ def _sanity(mdef: ModelDef, name: str, model: Any, props: list[Property], timeou
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Prove on a TOML configuration.")
 @click.option("--scope", help="Prove for every configuration of the scope SPEC at once (the configuration is free).")
 @click.option("--property", "properties", multiple=True, help="Prove only this property (repeatable).")
-@click.option("--method", "methods", multiple=True, type=click.Choice(["bmc", "k-induction", "spacer"]),
-              help="Use only these methods (repeatable; default: all three).")
+@click.option("--method", "methods", multiple=True,
+              type=click.Choice(["invariant", "k-induction", "bmc", "spacer"]),
+              help="Use only these methods (repeatable; default: all four).")
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
-              help="Seconds each z3 call may take.")
+              help="Seconds each z3 call may take (and the invariant method may spend per property).")
 @click.option("--max-depth", type=click.IntRange(min=0),
               help="BMC bound (default: the relation's diameter, which makes BMC complete).")
 @click.option("--k", "k_max", type=click.IntRange(min=1), default=3, show_default=True,

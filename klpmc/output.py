@@ -348,10 +348,17 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
             where = f" in configuration {p.config}" if p.config and info["configurations"] > 1 else ""
             lines += ["", f"{p.prop.name} ({p.prop.kind}) {p.verdict}{where} (bmc, replayed through the model): "
                           f"{p.prop.description}", *format_trace(model, p.trace)]
-        if p.invariant is not None:
+        if p.invariant is not None and p.method == "spacer":
             lines += ["", f"{p.prop.name}: inductive invariant found by spacer:",
                       *("    " + x for x in p.invariant.splitlines())]
         if p.verdict == "undetermined" and p.note:
             lines += ["", f"{p.prop.name}: undetermined: {p.note}"]
+    learnt = [p for p, _, _ in rows if p.method == "invariant" and p.invariant is not None]
+    if learnt:      # it only grows, so the last one holds for every property proved by it
+        needed = [f"{p.prop.name} ({p.note.split()[0]})" for p in learnt if "clauses learnt" in p.note]
+        lines += ["", f"inductive invariant learnt from the reachable states and checked by z3; it proves "
+                      f"{len(learnt)} properties, and clauses were learnt for "
+                      f"{', '.join(needed) if needed else 'none of them'}:",
+                  *("    " + x for x in learnt[-1].invariant.splitlines())]
     lines += ["", f"{info['seconds']:.2f} s in all"]
     return "\n".join(lines)

@@ -31,7 +31,7 @@ from .symbolic import formula_of
 
 __all__ = ["Proof", "Unrolling", "prove"]
 
-METHODS = ("bmc", "k-induction", "spacer")
+METHODS = ("invariant", "k-induction", "bmc", "spacer")
 SHALLOW = 8      # BMC depth searched before Spacer is asked
 
 
@@ -125,25 +125,32 @@ class Unrolling:
         pairs += [(self.chose(0, j), self.chose(i, j)) for j in range(len(self.rules))]
         return [z3.substitute(c, *pairs) for c in self._trans0]
 
-    def _build_trans(self) -> list[Any]:
+    def _build_trans(self, only: Sequence[int] | None = None) -> list[Any]:
         z3 = self.z3
         cur, nxt, stp = _state(0), _state(1), _step(0)
-        b = [self.chose(0, j) for j in range(len(self.rules))]
-        out = [z3.PbEq([(x, 1) for x in b], 1)]
-        for j, rule in enumerate(self.rules):
+        js = range(len(self.rules)) if only is None else only
+        mine = set(js)
+        b = {j: self.chose(0, j) for j in js}
+        out = [z3.PbEq([(x, 1) for x in b.values()], 1)]
+        for j in js:
+            rule = self.rules[j]
             out.append(z3.Implies(b[j], z3.And(*[self.var(cur, f) == v for f, v in rule.guard],
                                                 *[self.var(nxt, f) == v for f, v in rule.effect])))
         for f in self.fields:
-            js = [j for by_value in self.writers.get(f, {}).values() for j in by_value]
-            out.append(z3.Or(self.var(nxt, f) == self.var(cur, f), *[b[j] for j in js]))
+            ws = [j for by_value in self.writers.get(f, {}).values() for j in by_value if j in mine]
+            out.append(z3.Or(self.var(nxt, f) == self.var(cur, f), *[b[j] for j in ws]))
         for f, by_value in self.step_values.items():
             common = max(by_value, key=lambda v: len(by_value[v]))
-            others = [j for v, js in by_value.items() if v != common for j in js]
+            others = [j for v, vs in by_value.items() if v != common for j in vs if j in mine]
             out.append(z3.Or(self.var(stp, f) == common, *[b[j] for j in others]))
-            for v, js in by_value.items():
+            for v, vs in by_value.items():
                 if v != common:
-                    out.extend(z3.Implies(b[j], self.var(stp, f) == v) for j in js)
+                    out.extend(z3.Implies(b[j], self.var(stp, f) == v) for j in vs if j in mine)
         return out
+
+    def trans_part(self, only: Sequence[int]) -> list[Any]:
+        """Step 0 taking one of the rules ``only`` (a part of the relation, for one-step questions)."""
+        return [self.z3.And(*self._build_trans(only))]
 
     def prop_at(self, prop: Property, i: int) -> Any:
         """The property at depth i: over s_i, or over (s_i, t_i, s_{i+1})."""
@@ -320,6 +327,36 @@ def _invariant(u: Unrolling, cover: Any) -> Any:
     return str(body), body.sexpr()
 
 
+def _by_invariant(u: Unrolling, props: Sequence[Property], timeout_ms: int, results: dict[str, Proof],
+                  info: dict[str, Any], notes: dict[str, str]) -> set[str]:
+    """Prove what an invariant learnt from the reachable states implies; the names found failing."""
+    from .invariant import Strengthening
+
+    st = Strengthening(u, timeout_ms)
+    started = st.start()
+    failing: set[str] = set()
+    if started:
+        for p in props:
+            t1 = time.perf_counter()
+            before = st.stats["clauses"]
+            ok, why = st.prove(_bad(u, p, 0), p.on_steps, timeout_ms)
+            if ok:
+                learnt = st.stats["clauses"] - before
+                inv = st.invariant()
+                clauses = [x.text() for x in inv if x.kind == "clause"]
+                results[p.name] = Proof(
+                    p, "proved", "invariant", seconds=time.perf_counter() - t1,
+                    invariant="\n".join([f"{len(inv) - len(clauses)} pair facts of the reachable states", *clauses]),
+                    invariant_smt=u.z3.And(*[x.formula(u.z3, u.z3.Int) for x in inv]).sexpr(),
+                    note=f"{learnt} clauses learnt for it" if learnt else "the pair facts suffice")
+            elif ok is False:
+                failing.add(p.name)
+            else:
+                notes[p.name] = f"invariant: {why}"
+    info["invariant"] = {**st.stats, "started": started}
+    return failing
+
+
 def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_depth: int | None = None,
           k_max: int = 3, methods: Sequence[str] = METHODS, relation: Any = None) -> tuple[list[Proof], dict[str, Any]]:
     """Every property's verdict from z3 over the model's relation (or the one given); figures about it."""
@@ -340,14 +377,22 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
                 return True
         return False
 
-    # k-induction first: it is cheap and settles most rules that hold, so BMC need not go deep for them
+    # an invariant learnt from the reachable states first: one step deep, part by part, so it scales
+    # with the relation; what it finds failing from a reachable state is left to BMC for the trace
+    failing: set[str] = set()
+    notes: dict[str, str] = {}
+    if "invariant" in methods:
+        t1 = time.perf_counter()
+        failing = _by_invariant(u, props, timeout_ms, results, info, notes)
+        info["invariant_seconds"] = time.perf_counter() - t1
+    # k-induction next: cheap on small relations, and it says whether a property is k-inductive alone
     if "k-induction" in methods:
         for p in props:
-            induction(p, range(1, k_max + 1))
+            if p.name not in results and p.name not in failing:
+                induction(p, range(1, k_max + 1))
     # BMC to a shallow depth finds most violations; Spacer then proves what holds without BMC unrolling
     # to the diameter for it; BMC goes on to the diameter only for what is still open
     shallow = min(depth, SHALLOW)
-    notes: dict[str, str] = {}
     if "bmc" in methods:
         t1 = time.perf_counter()
         bmc(u, [p for p in props if p.name not in results], shallow, timeout_ms, results)
@@ -355,7 +400,7 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
 
     def try_spacer(budget_ms: int) -> None:
         for p in props:
-            if p.name in results and results[p.name].verdict != "undetermined":
+            if p.name in failing or (p.name in results and results[p.name].verdict != "undetermined"):
                 continue
             t1 = time.perf_counter()
             ok, found = spacer(u, p, budget_ms)

@@ -280,6 +280,8 @@ def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException
     for label, body, may_fail in actions:
         base = Watch()
         base.reads |= enum.reads
+        if label.func == "klp_enable_patch":     # its label carries the module's parameters
+            base.read("cfg.spec", label.args[0])
         try:
             succ, log, points = _run(model, s, body, None, base)
         except disabled:
@@ -325,15 +327,29 @@ class Relation:
     owner: dict[tuple[int, ...], Any]           # the model (configuration) each state belongs to
     names: dict[tuple[int, ...], str]           # ... and that configuration's name
 
+    @property
+    def opaque(self) -> frozenset[str]:
+        """The fields that are tokens (numbers only compared for equality), not values the properties read."""
+        return frozenset(f for f in self.fields if _opaque(f))
+
+
+def _opaque(f: str) -> bool:
+    return f.startswith(("cfg.", "rest.", "mod[")) or f == "shadows"
+
 
 def config_fields(model: Any, sig: Any) -> dict[str, int]:
-    """The configuration as field values: tokens for what the run does and for each patch's module spec."""
+    """The configuration as field values: tokens for what the run does and for each patch's module spec.
+
+    ``cfg.run`` is what every step depends on (which modules the run may load, its options); a patch's
+    parameters and spec are ``cfg.spec[P]``, read only by steps that look at P (a listed P's working copy,
+    or loading P). Configurations that differ only in a spec share every rule that does not read it.
+    """
     cfg = model.config
-    run = (cfg.livepatches, cfg.targets, cfg.target_params, cfg.reverse, cfg.force, cfg.reload,
-           tuple(sorted(cfg.faults)), None if cfg.fixtures is None else id(cfg.fixtures))
+    run = (tuple(name for name, _ in cfg.livepatches), cfg.targets, cfg.target_params, cfg.reverse, cfg.force,
+           cfg.reload, tuple(sorted(cfg.faults)), None if cfg.fixtures is None else id(cfg.fixtures))
     out = {"cfg.run": model.token(run)}
     for p in sig.patches:
-        specs = tuple(model.env.spec_of(name, params) for name, params in cfg.livepatches if name == p)
+        specs = tuple((params, model.env.spec_of(name, params)) for name, params in cfg.livepatches if name == p)
         out[f"cfg.spec[{p}]"] = model.token(specs)
     return out
 
@@ -413,6 +429,6 @@ def merge(relations: list[Relation], tokens: int) -> Relation:
         out.diameter = max(out.diameter, rel.diameter)
     out.rules = list(rules)
     for f, (lo, _hi) in out.fields.items():
-        if f.startswith(("cfg.", "rest.", "mod[")) or f == "shadows":
+        if _opaque(f):
             out.fields[f] = (lo, max(tokens - 1, 0))
     return finished(out)
