@@ -200,7 +200,10 @@ class KlpModel:
             sids.update(st.id for st in spec.states)
             versions.extend(st.version for st in spec.states)
             objects.extend((name, o.name) for o in spec.objs if (name, o.name) not in objects)
-        modules = tuple(dict.fromkeys([*patches, *self.config.targets]))
+        # every module a step may look up: the livepatches, the targets, and the objects the patches name
+        # (a step asks whether an object's module is loaded even when the run never loads it)
+        modules = tuple(dict.fromkeys([*patches, *self.config.targets,
+                                       *(o for _, o in objects if o != "vmlinux")]))
         return Sig(tuple(patches), tuple(sorted(sids)), tuple(objects), modules, events, max(versions))
 
     def symbolic_state(self, prefix: str, sig: Any = None) -> tuple[Any, Any]:

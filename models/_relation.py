@@ -305,6 +305,9 @@ def _rule(model: Any, sig: Any, label: Any, s: KState, pre: dict[str, int], succ
     post = {**model.flatten_state(succ, "", sig), **{f: v for f, v in pre.items() if f.startswith("cfg.")}}
     read = {f for c, key in watch.reads for f in _fields_of(sig, c, key)}
     wrote = {f for c, key in watch.writes for f in _fields_of(sig, c, key)}
+    # one key of the world's catch-all field: its value after the step depends on the keys not written
+    read |= {"rest.world" for c, key in watch.writes if c == "world" and key is not ALL
+             and _fields_of(sig, c, key) == ["rest.world"]}
     changed = {f for f in post if post[f] != pre[f]}
     if not changed <= read | wrote:
         raise WatchHole(f"{label}: fields {sorted(changed - read - wrote)} changed unseen")

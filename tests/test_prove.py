@@ -28,7 +28,8 @@ def _relation(model_name: str, preset: str) -> Any:
     return _model(model_name, preset).relation()
 
 
-@pytest.mark.parametrize(("model_name", "preset"), [*QUICK, ("upstream", "modules"), ("v1", "block")],
+@pytest.mark.parametrize(("model_name", "preset"), [*QUICK, ("upstream", "modules"), ("v1", "block"),
+                                                    ("upstream", "kselftest-state"), ("poc-series", "state")],
                          ids=lambda x: str(x))
 def test_every_rule_does_what_the_code_does_wherever_it_applies(model_name: str, preset: str) -> None:
     """Brute-force twin of the watching: on every reachable state a rule's guard matches, the step with
