@@ -354,10 +354,10 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
         if p.verdict == "undetermined" and p.note:
             lines += ["", f"{p.prop.name}: undetermined: {p.note}"]
     learnt = [p for p, _, _ in rows if p.method == "invariant" and p.invariant is not None]
-    if learnt:      # it only grows, so the last one holds for every property proved by it
-        needed = [f"{p.prop.name} ({p.note.split()[0]})" for p in learnt if "clauses learnt" in p.note]
+    if learnt:      # one invariant proves them all
+        needed = [f"{p.prop.name} ({p.note.split()[0]})" for p in learnt if not p.note.startswith("no clause")]
         lines += ["", f"inductive invariant learnt from the reachable states and checked by z3; it proves "
-                      f"{len(learnt)} properties, and clauses were learnt for "
+                      f"{len(learnt)} properties; clauses came from counterexamples to "
                       f"{', '.join(needed) if needed else 'none of them'}:",
                   *("    " + x for x in learnt[-1].invariant.splitlines())]
     lines += ["", f"{info['seconds']:.2f} s in all"]

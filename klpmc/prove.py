@@ -329,32 +329,29 @@ def _invariant(u: Unrolling, cover: Any) -> Any:
 
 def _by_invariant(u: Unrolling, props: Sequence[Property], timeout_ms: int, results: dict[str, Proof],
                   info: dict[str, Any], notes: dict[str, str]) -> set[str]:
-    """Prove what an invariant learnt from the reachable states implies; the names found failing."""
+    """Prove, all at once, what an invariant learnt from the reachable states implies; the names found
+    failing from a reachable state (BMC gives their traces)."""
     from .invariant import Strengthening
 
+    t0 = time.perf_counter()
     st = Strengthening(u, timeout_ms)
-    started = st.start()
-    failing: set[str] = set()
-    if started:
-        for p in props:
-            t1 = time.perf_counter()
-            before = st.stats["clauses"]
-            ok, why = st.prove(_bad(u, p, 0), p.on_steps, timeout_ms)
-            if ok:
-                learnt = st.stats["clauses"] - before
-                inv = st.invariant()
-                clauses = [x.text() for x in inv if x.kind == "clause"]
-                results[p.name] = Proof(
-                    p, "proved", "invariant", seconds=time.perf_counter() - t1,
-                    invariant="\n".join([f"{len(inv) - len(clauses)} pair facts of the reachable states", *clauses]),
-                    invariant_smt=u.z3.And(*[x.formula(u.z3, u.z3.Int) for x in inv]).sexpr(),
-                    note=f"{learnt} clauses learnt for it" if learnt else "the pair facts suffice")
-            elif ok is False:
-                failing.add(p.name)
-            else:
-                notes[p.name] = f"invariant: {why}"
-    info["invariant"] = {**st.stats, "started": started}
-    return failing
+    proved, failing, learnt = st.prove({p.name: (_bad(u, p, 0), p.on_steps) for p in props}, timeout_ms)
+    seconds = time.perf_counter() - t0
+    z3 = u.z3
+    text = "\n".join(c.text() for c in st.clauses) or "true (no clause was needed)"
+    smt = z3.And(z3.BoolVal(True), *[c.formula(z3, z3.Int) for c in st.clauses]).sexpr()
+    for p in props:
+        if p.name in proved:
+            n = learnt.get(p.name, 0)
+            results[p.name] = Proof(p, "proved", "invariant", seconds=seconds, invariant=text, invariant_smt=smt,
+                                    note=f"{n} clauses learnt from its counterexamples" if n else
+                                    "no clause learnt from its counterexamples")
+        elif p.name in failing and failing[p.name].startswith("fails"):
+            continue
+        elif p.name in failing:
+            notes[p.name] = f"invariant: {failing[p.name]}"
+    info["invariant"] = dict(st.stats)
+    return {n for n, why in failing.items() if why.startswith("fails")}
 
 
 def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_depth: int | None = None,
