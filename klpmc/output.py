@@ -327,6 +327,9 @@ def write_artifacts(out: Path, report: Report, per_config: bool = False) -> list
     return written
 
 
+SHOWN = 12     # clauses of a learnt invariant printed in the text report
+
+
 def format_proofs(model_name: str, source: str, config_name: str, info: dict[str, Any],
                   rows: Sequence[tuple[Any, Any, bool]], model: Model) -> str:
     """klpmc prove's report: the relation, a verdict table with methods, then traces and invariants."""
@@ -355,10 +358,13 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
             lines += ["", f"{p.prop.name}: undetermined: {p.note}"]
     learnt = [p for p, _, _ in rows if p.method == "invariant" and p.invariant is not None]
     if learnt:      # one invariant proves them all
+        clauses = (learnt[-1].invariant or "").splitlines()
         needed = [f"{p.prop.name} ({p.note.split()[0]})" for p in learnt if not p.note.startswith("no clause")]
         lines += ["", f"inductive invariant learnt from the reachable states and checked by z3; it proves "
                       f"{len(learnt)} properties; clauses came from counterexamples to "
                       f"{', '.join(needed) if needed else 'none of them'}:",
-                  *("    " + x for x in learnt[-1].invariant.splitlines())]
+                  *("    " + x for x in clauses[:SHOWN])]
+        if len(clauses) > SHOWN:
+            lines.append(f"    ... and {len(clauses) - SHOWN} more clauses (--json lists them all)")
     lines += ["", f"{info['seconds']:.2f} s in all"]
     return "\n".join(lines)
