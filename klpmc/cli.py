@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -293,10 +294,16 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | 
             if vacuity else [])
     relation = None
     name = configs[0][0]
+    t0 = time.perf_counter()
     if source == "scope":
         name = str(scope)
         relation = built.scope_relation(models, [n for n, _, _ in configs])
+    extract = time.perf_counter() - t0
     proofs, info = prove(built, props, int(timeout * 1000), max_depth, k_max, methods or METHODS, relation)
+    if relation is not None:    # read off the code here, before prove: its time and its configurations
+        info["extract_seconds"] += extract
+        info["seconds"] += extract
+        info["configurations"] = len(configs)
     rows = []
     for p in proofs:
         want = _expected(mdef, source, [n for n, _, _ in configs], p.prop)
