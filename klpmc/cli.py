@@ -270,10 +270,12 @@ def _sanity(mdef: ModelDef, name: str, model: Any, props: list[Property], timeou
 @click.option("--k", "k_max", type=click.IntRange(min=1), default=3, show_default=True,
               help="Largest k tried by k-induction.")
 @click.option("--vacuity", is_flag=True, help="First ask z3 whether each property can fail and can hold at all.")
+@click.option("--safety", is_flag=True,
+              help="Only the always and step properties (a reachable goal needs a BMC trace, slow on a large scope).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | None, properties: tuple[str, ...],
               methods: tuple[str, ...], timeout: float, max_depth: int | None, k_max: int, vacuity: bool,
-              as_json: bool) -> int:
+              safety: bool, as_json: bool) -> int:
     """Prove MODEL's properties with z3 over the relation read off the model code; exit 1 if unexpected.
 
     Verdicts: proved (by k-induction, or by Spacer with the invariant it found), violated or reachable
@@ -285,7 +287,9 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | 
 
     mdef = registry.get_model(model)
     source, configs = _configs(mdef, preset, config, scope)
-    props = registry.select_properties(mdef, properties)
+    props = [p for p in registry.select_properties(mdef, properties) if not safety or p.kind != "sometimes"]
+    if not props:
+        raise InputError("--safety leaves no property: every one selected is a sometimes-property")
     models: list[Any] = [mdef.build(cfg) for _, cfg, _ in configs]
     built = models[0]
     if not supports(built) or not hasattr(built, "relation"):

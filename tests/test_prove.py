@@ -156,3 +156,13 @@ def test_a_bound_never_passes_silently(capsys: pytest.CaptureFixture[str]) -> No
     assert not data["ok"]
     assert {p["verdict"] for p in data["properties"]} == {"undetermined"}
     assert all("no proof by the methods asked" in p["note"] for p in data["properties"])
+
+
+def test_prove_safety_leaves_out_the_reachability_goals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["prove", "refcount", "--preset", "small", "--safety", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    kinds = {p["kind"] for p in data["properties"]}
+    assert kinds == {"always", "step"}
+    assert all(p["verdict"] == "proved" for p in data["properties"])
+    assert run(["prove", "refcount", "--safety", "--property", "reach-state-shared"]) == 2
+    assert "--safety leaves no property" in capsys.readouterr().err
