@@ -75,21 +75,16 @@ def _bool(x: Any) -> Any:
 
 def AND(*xs: Any) -> Any:
     """Conjunction; a concrete False settles it at once."""
-    return all(xs) if _z3 is None else all_of(xs)
+    return all_of(xs)
 
 
 def OR(*xs: Any) -> Any:
     """Disjunction; a concrete True settles it at once."""
-    return any(xs) if _z3 is None else any_of(xs)
+    return any_of(xs)
 
 
 def all_of(xs: Iterable[Any]) -> Any:
-    """Conjunction over a finite collection (the configuration's patches, states, events).
-
-    Before z3 is loaded nothing can be symbolic: Python's own ``all``/``any`` (a BFS run's path).
-    """
-    if _z3 is None:
-        return all(xs)
+    """Conjunction over a finite collection (the configuration's patches, states, events)."""
     sym: list[Any] | None = None
     for x in xs:
         if x is True:
@@ -109,8 +104,6 @@ def all_of(xs: Iterable[Any]) -> Any:
 
 def any_of(xs: Iterable[Any]) -> Any:
     """Disjunction over a finite collection."""
-    if _z3 is None:
-        return any(xs)
     sym: list[Any] | None = None
     for x in xs:
         if x is False:

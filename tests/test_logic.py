@@ -57,34 +57,6 @@ def test_connectives_match_brute_force(name: str) -> None:
         assert bool(expr(x, y, z)) == evaluate(formula, {"x": x, "y": y, "z": z}), (x, y, z)
 
 
-@pytest.mark.parametrize("name", sorted(EXPRESSIONS))
-def test_connectives_before_z3_is_loaded(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A BFS run never loads z3, and then the connectives take Python's own path: same values."""
-    import klpmc.logic
-
-    expr = EXPRESSIONS[name]
-    loaded = {v: bool(expr(*v)) for v in itertools.product(range(3), repeat=3)}
-    monkeypatch.setattr(klpmc.logic, "_z3", None)
-    assert {v: bool(expr(*v)) for v in loaded} == loaded
-
-
-def test_check_gives_the_same_verdicts_before_z3_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import klpmc.logic
-
-    mdef = get_model("v1")
-    props = select_properties(mdef)
-
-    def verdicts() -> list[tuple[str, str, int]]:
-        result = check(mdef.build(mdef.preset("drop").config), props)
-        return [(r.prop.name, r.verdict, len(r.trace.steps) if r.trace else -1) for r in result.properties]
-
-    klpmc.logic.z3_module()
-    loaded = verdicts()
-    monkeypatch.setattr(klpmc.logic, "_z3", None)
-    assert verdicts() == loaded
-    assert any(v == "violated" for _, v, _ in loaded)
-
-
 def _automaton(phase: Any, e: Any, key: Any) -> tuple[Any, Any]:
     """0 opens a key, 1 needs it open and moves it on, 2 closes a key that is not closed."""
     opened, moved, closed = e.kind == 0, e.kind == 1, e.kind == 2
