@@ -390,9 +390,12 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
     # BMC to a shallow depth finds most violations; Spacer then proves what holds without BMC unrolling
     # to the diameter for it; BMC goes on to the diameter only for what is still open
     shallow = min(depth, SHALLOW)
-    if "bmc" in methods:
+    def still_open() -> list[Property]:
+        return [p for p in props if p.name not in results]
+
+    if "bmc" in methods and still_open():
         t1 = time.perf_counter()
-        bmc(u, [p for p in props if p.name not in results], shallow, timeout_ms, results)
+        bmc(u, still_open(), shallow, timeout_ms, results)
         info["bmc_seconds"] = time.perf_counter() - t1
 
     def try_spacer(budget_ms: int) -> None:
@@ -410,9 +413,9 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
     # a short Spacer budget here: on a property that fails deeper, Spacer is slow and BMC finds the trace
     if "spacer" in methods:
         try_spacer(max(1, timeout_ms // 8))
-    if "bmc" in methods and depth > shallow:
+    if "bmc" in methods and depth > shallow and still_open():     # unrolling the relation costs, even unasked
         t1 = time.perf_counter()
-        bmc(u, [p for p in props if p.name not in results], depth, timeout_ms, results, start=shallow + 1)
+        bmc(u, still_open(), depth, timeout_ms, results, start=shallow + 1)
         info["bmc_seconds"] = info.get("bmc_seconds", 0.0) + time.perf_counter() - t1
     if "spacer" in methods:
         try_spacer(timeout_ms)
