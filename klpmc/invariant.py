@@ -212,13 +212,13 @@ class Strengthening:
             raise AssertionError("an initial state breaks a clause learnt from the reachable states")
         return None
 
-    def prove(self, bads: Mapping[str, tuple[Any, bool]], budget_ms: int) -> tuple[set[str], dict[str, str],
-                                                                                   dict[str, int]]:
+    def prove(self, bads: Mapping[str, tuple[Any, bool]],
+              budget_ms: int) -> tuple[set[str], set[str], dict[str, str], dict[str, int]]:
         """Properties by name, each ``(its failure as a formula, whether it is over a step)``, all at once.
 
-        Returns (proved, {failing or undetermined: why}, {name: clauses learnt from its counterexamples}).
-        Properties checked clean against a weaker invariant stay clean as clauses come, so one sweep per
-        kind of property, then making the invariant inductive, proves what is left open.
+        Returns (proved, failing from a reachable state, {undetermined: why}, {name: clauses learnt from
+        its counterexamples}). Properties checked clean against a weaker invariant stay clean as clauses
+        come, so one sweep per kind of property, then making the invariant inductive, proves what is left.
         """
         deadline = time.perf_counter() + budget_ms / 1000
         failing: dict[str, str] = {}
@@ -228,6 +228,7 @@ class Strengthening:
         why = self._sweep([self.state], open_state, deadline, failing, learnt)
         why = why or self._sweep(self.steps, open_step, deadline, failing, learnt)
         why = why or self.inductive(deadline)
+        rest = {n for n in bads if n not in failing}
         if why is not None:
-            return set(), {**failing, **{n: why for n in bads if n not in failing}}, learnt
-        return {n for n in bads if n not in failing}, failing, learnt
+            return set(), set(failing), dict.fromkeys(rest, why), learnt
+        return rest, set(failing), {}, learnt

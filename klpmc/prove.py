@@ -335,7 +335,8 @@ def _by_invariant(u: Unrolling, props: Sequence[Property], timeout_ms: int, resu
 
     t0 = time.perf_counter()
     st = Strengthening(u, timeout_ms)
-    proved, failing, learnt = st.prove({p.name: (_bad(u, p, 0), p.on_steps) for p in props}, timeout_ms)
+    proved, failing, undetermined, learnt = st.prove({p.name: (_bad(u, p, 0), p.on_steps) for p in props},
+                                                     timeout_ms)
     seconds = time.perf_counter() - t0
     z3 = u.z3
     text = "\n".join(c.text() for c in st.clauses) or "true (no clause was needed)"
@@ -346,12 +347,10 @@ def _by_invariant(u: Unrolling, props: Sequence[Property], timeout_ms: int, resu
             results[p.name] = Proof(p, "proved", "invariant", seconds=seconds, invariant=text, invariant_smt=smt,
                                     note=f"{n} clauses learnt from its counterexamples" if n else
                                     "no clause learnt from its counterexamples")
-        elif p.name in failing and failing[p.name].startswith("fails"):
-            continue
-        elif p.name in failing:
-            notes[p.name] = f"invariant: {failing[p.name]}"
+        elif p.name in undetermined:
+            notes[p.name] = f"invariant: {undetermined[p.name]}"
     info["invariant"] = dict(st.stats)
-    return {n for n, why in failing.items() if why.startswith("fails")}
+    return failing
 
 
 def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_depth: int | None = None,
@@ -390,6 +389,7 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
     # BMC to a shallow depth finds most violations; Spacer then proves what holds without BMC unrolling
     # to the diameter for it; BMC goes on to the diameter only for what is still open
     shallow = min(depth, SHALLOW)
+
     def still_open() -> list[Property]:
         return [p for p in props if p.name not in results]
 
