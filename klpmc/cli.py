@@ -34,7 +34,7 @@ from klpmc.output import (
     write_artifacts,
 )
 from klpmc.props import Property
-from klpmc.registry import InputError, ModelDef
+from klpmc.registry import ExpectedVerdict, InputError, ModelDef
 
 __all__ = ["cli", "main", "run"]
 
@@ -264,7 +264,7 @@ def _sanity(mdef: ModelDef, name: str, model: Any, props: list[Property], timeou
               type=click.Choice(["invariant", "k-induction", "bmc", "spacer"]),
               help="Use only these methods (repeatable; default: all four).")
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
-              help="Seconds each z3 call may take (and the invariant method may spend per property).")
+              help="Seconds each z3 call may take (and the invariant method may spend in all).")
 @click.option("--max-depth", type=click.IntRange(min=0),
               help="BMC bound (default: the relation's diameter, which makes BMC complete).")
 @click.option("--k", "k_max", type=click.IntRange(min=1), default=3, show_default=True,
@@ -278,9 +278,10 @@ def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | 
               safety: bool, as_json: bool) -> int:
     """Prove MODEL's properties with z3 over the relation read off the model code; exit 1 if unexpected.
 
-    Verdicts: proved (by k-induction, or by Spacer with the invariant it found), violated or reachable
-    (BMC, with a trace replayed through the model), undetermined (no answer within the bounds and
-    timeouts). The expected column is the manifest's, as for check.
+    Verdicts: proved (by an invariant learnt from the reachable states, by k-induction, or by Spacer with
+    the invariant it found), violated or reachable (BMC, with a trace replayed through the model),
+    undetermined (no answer within the bounds and timeouts). The expected column is the manifest's, as
+    for check.
     """
     from .prove import METHODS, prove
     from .symbolic import supports
@@ -340,7 +341,7 @@ def _expected(mdef: ModelDef, source: str, names: list[str], prop: Property) -> 
     broken = [w for w in wants if w.verdict == "violated"]
     if broken:
         return broken[0]
-    return wants[0] if all(w.binding for w in wants) else type(wants[0])(wants[0].verdict, "", False)
+    return wants[0] if all(w.binding for w in wants) else ExpectedVerdict(wants[0].verdict, "", False)
 
 
 @cli.command("replay")
