@@ -34,6 +34,7 @@ from klpmc.output import (
     write_artifacts,
 )
 from klpmc.props import Property
+from klpmc.realkernel.commands import confirm_cmd, fetch_kernel_cmd, kernel_options, replay_real
 from klpmc.registry import ExpectedVerdict, InputError, ModelDef
 
 __all__ = ["cli", "main", "run"]
@@ -346,11 +347,27 @@ def _expected(mdef: ModelDef, source: str, names: list[str], prop: Property) -> 
 
 @cli.command("replay")
 @click.argument("model")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", metavar="FILE...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--check", "check_", is_flag=True, help="Compare with the expected log; print a diff if not.")
-def replay_cmd(model: str, file: Path, check_: bool) -> int:
-    """Run the selftest scenario FILE on MODEL and print its kernel log."""
+@click.option("--real-kernel", is_flag=True, help="Run the scenarios on a real kernel under qemu, not MODEL.")
+@kernel_options
+def replay_cmd(model: str, files: tuple[Path, ...], check_: bool, real_kernel: bool, image: Path | None,
+               headers: Path | None, jobs: int, timeout: int) -> int:
+    """Run the selftest scenario FILE on MODEL (or with --real-kernel on a kernel under qemu) and print its
+    kernel log. The kernel options are for --real-kernel only."""
     mdef = registry.get_model(model)
+    if real_kernel:
+        return replay_real(mdef.name, list(files), check_, image, headers, jobs, timeout)
+    status = 0
+    for file in files:
+        if len(files) > 1:
+            click.echo(f"== {file}")
+        status = max(status, _replay_model(mdef, file, check_))
+    return status
+
+
+def _replay_model(mdef: ModelDef, file: Path, check_: bool) -> int:
     if mdef.replay is None:
         models = registry.all_models().items()
         with_replay = ", ".join(n for n, m in models if m.replay is not None) or "none"
@@ -544,6 +561,10 @@ def coverage_cmd(
     heading = f"coverage of {shown} by {mdef.name}, {source}{'s' * (len(reports) != 1 and source != 'scope')} {sizes}"
     click.echo("\n".join(format_coverage(report, heading, shown)))
     return 0
+
+
+cli.add_command(confirm_cmd)
+cli.add_command(fetch_kernel_cmd)
 
 
 # --------------------------------------------------------------------------------------------------------

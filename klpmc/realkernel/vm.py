@@ -38,6 +38,7 @@ class Segment:
 
     log: list[str]
     expected: list[str] | None
+    complete: bool = True        # False: the script ended before its check_result
 
 
 @dataclass
@@ -199,6 +200,8 @@ def _segments(raw: list[str], expected: dict[int, list[str]]) -> list[Segment]:
             cur = None
         elif cur is not None:
             cur.append(text)
+    if cur is not None:
+        out.append(Segment(selftest_filter(cur), None, complete=False))
     return out
 
 
