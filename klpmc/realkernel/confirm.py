@@ -23,6 +23,7 @@ from .vm import Outcome, run_tests
 
 MAINLINE_APIS = ("mainline", "upstream")
 REQUIRED = ("model", "rule", "modules", "expected_log")
+KILLED = 137                  # the guest's timeout -s KILL ended the script
 
 
 @dataclass
@@ -109,10 +110,15 @@ def first_difference(expected: list[str], got: list[str]) -> list[str]:
     return rows
 
 
-def _judge(cx: Counterexample, o: Outcome) -> Verdict:
+def _judge(cx: Counterexample, o: Outcome, timeout: int) -> Verdict:
     expected = [str(x) for x in cx.meta["expected_log"]]
     if not o.ran:
         return Verdict(cx, "could not run", [o.reason, *o.notes, *(f"console: {c}" for c in o.console)],
+                       seconds=o.seconds)
+    if o.rc == KILLED:
+        partial = [ln for s in o.segments for ln in s.log]
+        return Verdict(cx, "could not run", [f"the test did not finish within --timeout {timeout} s",
+                                             *first_difference(expected, partial)], got=partial,
                        seconds=o.seconds)
     if not o.segments:
         return Verdict(cx, "could not run", ["the script never reached check_result "
@@ -161,7 +167,7 @@ def confirm(root: Path, kernel: Kernel, headers: Headers, *, jobs: int, timeout:
         tests.append(GuestTest(tid, cx.script.name, cx.script.read_text(), kos))
     if tests:
         for tid, o in run_tests(kernel, tests, jobs=jobs, timeout=timeout).items():
-            verdicts[owner[tid].name] = _judge(owner[tid], o)
+            verdicts[owner[tid].name] = _judge(owner[tid], o, timeout)
     return [verdicts[cx.name] for cx in cxs]
 
 

@@ -185,7 +185,7 @@ def _apt_newest_image() -> str:
     if not names:
         raise InputError(f"apt knows no linux-image-{DEBIAN_SERIES}.*-amd64-unsigned; run apt-get update "
                          "(Debian 12 has them in bookworm-security)")
-    return max(names, key=_version_key)
+    return str(max(names, key=_version_key))
 
 
 def fetch_debian(release: str | None = None) -> Path:

@@ -152,9 +152,7 @@ def _parse(tests: list[GuestTest], kmsg: list[str], ctl: list[str], console: lis
         elif word == "check_result" and current is not None:
             n = int(rest.split()[0]) if rest.split() else 0
             collecting = expected[current].setdefault(n, [])
-        elif word == "note" and current is not None:
-            notes[current].append(rest.partition(" ")[2])
-        elif word == "out" and current is not None:
+        elif word in ("note", "out") and current is not None:
             notes[current].append(rest.partition(" ")[2])
     outcomes: dict[str, Outcome] = {}
     not_begun = [t.id for t in tests if t.id not in begun]
