@@ -34,7 +34,7 @@ from klpmc.output import (
     write_artifacts,
 )
 from klpmc.props import Property
-from klpmc.realkernel.commands import confirm_cmd, fetch_kernel_cmd, kernel_options, replay_real
+from klpmc.realkernel.commands import confirm_cmd, conform_cmd, fetch_kernel_cmd, kernel_options, replay_real
 from klpmc.registry import ExpectedVerdict, InputError, ModelDef
 
 __all__ = ["cli", "main", "run"]
@@ -564,6 +564,7 @@ def coverage_cmd(
 
 
 cli.add_command(confirm_cmd)
+cli.add_command(conform_cmd)
 cli.add_command(fetch_kernel_cmd)
 
 

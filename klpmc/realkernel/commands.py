@@ -72,6 +72,43 @@ def fetch_kernel_cmd(release: str | None) -> int:
     return 0
 
 
+@click.command("conform")
+@click.argument("model")
+@click.option("--real-kernel", is_flag=True, help="Run the traces on a real kernel under qemu (required).")
+@click.option("--preset", help="The preset whose traces run (default: the model's default preset).")
+@click.option("--sample", type=click.IntRange(min=1), help="Run N of the traces, drawn with a fixed seed.")
+@kernel_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def conform_cmd(model: str, real_kernel: bool, preset: str | None, sample: int | None, image: Path | None,
+                headers: Path | None, jobs: int, timeout: int, as_json: bool) -> int:
+    """Run MODEL's shortest traces on a real kernel and compare the logs step by step.
+
+    The traces are the shortest paths to each state of the preset; those a selftest script can say (the
+    model's harness, replaying their commands, prints their log) run on the kernel, the longest of them
+    only (the others are their prefixes). Exit 0 when none differs or could not run, 1 otherwise.
+    """
+    from klpmc import registry
+
+    from .conform import conform, format_conform
+
+    if not real_kernel:
+        raise click.UsageError("conform runs the traces on a real kernel: pass --real-kernel")
+    mdef = registry.get_model(model)
+    name = mdef.default_preset if preset is None else preset
+    mdef.preset(name)
+    kernel, hdrs, _ = kernel_and_headers(image, headers)
+    results, info = conform(mdef, name, kernel, hdrs, sample=sample, jobs=jobs, timeout=timeout)
+    ok = all(r.status in ("confirmed", "not expressible") for r in results)
+    if as_json:
+        click.echo(json.dumps({"model": mdef.name, "kernel": kernel.release, **info, "ok": ok, "traces": [
+            {"status": r.status, "steps": [{"label": lab, "command": c, "log": log} for lab, c, log in
+                                           zip(r.trace.labels, r.trace.commands, r.trace.logs, strict=True)],
+             "detail": r.detail} for r in results if r.status != "not expressible" or not sample]}, indent=2))
+    else:
+        click.echo("\n".join(format_conform(mdef, kernel, results, info)))
+    return 0 if ok else 1
+
+
 def replay_real(model: str, files: list[Path], check: bool, image: Path | None, headers: Path | None,
                 jobs: int, timeout: int) -> int:
     """`klpmc replay MODEL FILE... --real-kernel`: the scenarios on the real kernel, compared if --check."""
@@ -105,4 +142,4 @@ def replay_real(model: str, files: list[Path], check: bool, image: Path | None, 
     return 0 if ok else 1
 
 
-__all__ = ["confirm_cmd", "fetch_kernel_cmd", "kernel_and_headers", "kernel_options", "replay_real"]
+__all__ = ["confirm_cmd", "conform_cmd", "fetch_kernel_cmd", "kernel_and_headers", "kernel_options", "replay_real"]
