@@ -17,7 +17,7 @@ from typing import Any
 from klpmc.registry import InputError
 
 from .guest import GuestTest
-from .kbuild import BuildError, build_modules
+from .kbuild import BuildError, build_modules, selftest_sources
 from .kernel import Headers, Kernel
 from .vm import Outcome, run_tests
 
@@ -81,11 +81,29 @@ def find_counterexamples(root: Path) -> list[Counterexample]:
     return found
 
 
-def _sources(cx: Counterexample) -> dict[str, str]:
+def _sources(cx: Counterexample, stock: bool) -> dict[str, str] | str:
+    """{module: C source} of a counterexample, or why there is none to build.
+
+    A module is its directory's ``test_modules/<name>.c``, or (``in_tree``) one of the selftest modules of
+    the kernel tree, which for the default kernel are linux-source-6.12's.
+    """
     out = {}
+    tree: dict[str, str] | None = None
     for name, info in cx.meta["modules"].items():
-        src = info.get("source") if isinstance(info, dict) else None
-        path = cx.dir / (src or f"test_modules/{name}.c")
+        info = info if isinstance(info, dict) else {}
+        if info.get("in_tree"):
+            if not stock:
+                return (f"module {name} is the tree's own selftest module; klpmc builds those from "
+                        "linux-source-6.12 only, for Debian's kernel")
+            tree = selftest_sources() if tree is None else tree
+            if name not in tree:
+                return f"module {name} is not among linux-source-6.12's selftest modules"
+            out[name] = tree[name]
+            continue
+        src = info.get("source")
+        if src is None:
+            return f"no source for module {name}: {cx.meta.get('sources_missing') or 'klpmc.json names none'}"
+        path = cx.dir / src
         if not path.is_file():
             raise InputError(f"{cx.dir / 'klpmc.json'}: module {name}: no source {path}")
         out[name] = path.read_text()
@@ -156,7 +174,10 @@ def confirm(root: Path, kernel: Kernel, headers: Headers, *, jobs: int, timeout:
             continue
         if cx.script is None:
             raise InputError(f"{cx.dir}: no test-klpmc-*.sh script beside klpmc.json")
-        sources = _sources(cx)
+        sources = _sources(cx, stock)
+        if isinstance(sources, str):
+            verdicts[cx.name] = Verdict(cx, "could not run", [sources])
+            continue
         try:
             kos = build_modules(headers, sources)
         except BuildError as e:
