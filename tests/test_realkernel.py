@@ -96,3 +96,15 @@ def test_confirm_tells_confirmed_differs_could_not_run_and_not_expressible(
     assert any("klpmc test: a module that panics" in d for d in got["c-panics"]["detail"])
     assert got["d-stuck"]["detail"][0] == "the test did not finish within --timeout 8 s"
     assert got["e-not-expressible"]["detail"] == ["a task asleep in a patched function for exactly one retry"]
+
+
+def test_conform_runs_a_sample_of_traces_on_the_real_kernel(real_kernel: None,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli.run(["conform", "upstream", "--real-kernel", "--preset", "kselftest-state", "--sample", "4",
+                      "--jobs", "2", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    ran = [t for t in report["results"] if t["status"] != "not expressible"]
+    assert len(ran) == 4 and report["run"] == 4
+    assert [t["status"] for t in ran] == ["confirmed"] * 4, [t["detail"] for t in ran]
+    assert report["not_expressible"] + report["expressible"] == report["traces"] == report["states"] - 1
+    assert status == 0

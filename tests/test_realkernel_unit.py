@@ -148,3 +148,31 @@ def test_no_qemu_is_bad_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     scenario = str(SCENARIOS[0])
     assert cli.run(["replay", "upstream", scenario, "--real-kernel", "--check"]) == 2
     assert "no qemu-system-x86_64; apt-get install qemu-system-x86" in capsys.readouterr().err
+
+
+def test_conform_traces_reach_every_state_and_the_expressible_ones_replay_on_the_model(tmp_path: Path) -> None:
+    from klpmc import registry
+    from klpmc.realkernel.conform import _expressible, longest, shortest_traces
+
+    mdef = registry.get_model("upstream")
+    model = mdef.build(mdef.preset("kselftest-state").config)
+    traces, states = shortest_traces(model, 100_000)
+    assert len(traces) == states - len(model.init_states())
+    assert len({tuple(t.labels) for t in traces}) == len(traces)
+    said, reasons = [], set()
+    for t in traces:
+        why = _expressible(mdef, t, tmp_path)
+        if why is None:
+            said.append(t)
+        else:
+            reasons.add(why.split(";")[0].split(",")[0])
+    assert said and len(said) < len(traces)
+    assert reasons == {"it types a command while a transition that no task blocks is pending",
+                       "it ends while a transition that no task blocks is pending"}
+    runs = longest(said)
+    assert len(runs) < len(said)
+    heads = {tuple(r.labels[:k]) for r in runs for k in range(len(r.labels) + 1)}
+    assert all(tuple(t.labels) in heads for t in said)
+    scenario = runs[0].scenario()
+    assert scenario[0].startswith("% insmod test_modules/test_klp_state")
+    assert not any("# " in line for line in scenario if line.startswith("% "))

@@ -100,10 +100,10 @@ def conform_cmd(model: str, real_kernel: bool, preset: str | None, sample: int |
     results, info = conform(mdef, name, kernel, hdrs, sample=sample, jobs=jobs, timeout=timeout)
     ok = all(r.status in ("confirmed", "not expressible") for r in results)
     if as_json:
-        click.echo(json.dumps({"model": mdef.name, "kernel": kernel.release, **info, "ok": ok, "traces": [
+        click.echo(json.dumps({"model": mdef.name, "kernel": kernel.release, **info, "ok": ok, "results": [
             {"status": r.status, "steps": [{"label": lab, "command": c, "log": log} for lab, c, log in
                                            zip(r.trace.labels, r.trace.commands, r.trace.logs, strict=True)],
-             "detail": r.detail} for r in results if r.status != "not expressible" or not sample]}, indent=2))
+             "detail": r.detail} for r in results]}, indent=2))
     else:
         click.echo("\n".join(format_conform(mdef, kernel, results, info)))
     return 0 if ok else 1

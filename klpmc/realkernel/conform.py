@@ -148,6 +148,7 @@ def conform(mdef: ModelDef, preset: str, kernel: Kernel, headers: Headers, *, sa
         raise InputError(f"model {mdef.name!r} has no replay harness; conform --real-kernel needs one")
     model = mdef.build(mdef.preset(preset).config)
     traces, states = shortest_traces(model, max_states)
+    sources = _module_sources(mdef, preset, traces)
     unsaid: list[TraceResult] = []
     said: list[ModelTrace] = []
     with tempfile.TemporaryDirectory(prefix="klpmc-conform.") as tmp:
@@ -160,7 +161,6 @@ def conform(mdef: ModelDef, preset: str, kernel: Kernel, headers: Headers, *, sa
     runs = longest(said)
     if sample is not None and sample < len(runs):
         runs = [runs[i] for i in sorted(random.Random(seed).sample(range(len(runs)), sample))]
-    sources = _module_sources(mdef, preset, runs)
     kos = build_modules(headers, sources) if runs else {}
     tests = []
     with tempfile.TemporaryDirectory(prefix="klpmc-conform.") as tmp:
@@ -180,7 +180,8 @@ def conform(mdef: ModelDef, preset: str, kernel: Kernel, headers: Headers, *, sa
 
 
 def _module_sources(mdef: ModelDef, preset: str, traces: list[ModelTrace]) -> dict[str, str]:
-    """The C sources of the modules the traces load: the kernel's selftest modules, for now."""
+    """The C sources of the modules the traces load: the kernel's selftest modules, for now (the model's
+    harness, which decides what a script can say, knows those modules only)."""
     sources = selftest_sources()
     wanted = set()
     for t in traces:
