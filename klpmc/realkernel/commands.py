@@ -23,7 +23,7 @@ def kernel_and_headers(image: Path | None, headers: Path | None) -> tuple[Kernel
 def kernel_options(f: click.decorators.FC) -> click.decorators.FC:
     """--kernel-image, --headers, --jobs, --timeout."""
     f = click.option("--timeout", type=click.IntRange(min=5), default=DEFAULT_TIMEOUT, show_default=True,
-                     help="Seconds each test may take in the guest (the guest is killed past them).")(f)
+                     help="Seconds each test may take in the guest (its script is killed past them).")(f)
     f = click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
                      help="qemus at a time (each one vCPU).")(f)
     f = click.option("--headers", type=click.Path(path_type=Path, file_okay=False),
