@@ -176,3 +176,26 @@ def test_conform_traces_reach_every_state_and_the_expressible_ones_replay_on_the
     scenario = runs[0].scenario()
     assert scenario[0].startswith("% insmod test_modules/test_klp_state")
     assert not any("# " in line for line in scenario if line.startswith("% "))
+
+
+def test_a_test_that_leaves_modules_behind_is_noted_and_the_rest_wait_for_the_next_boot() -> None:
+    kmsg = ["1;@@klpmc begin a", "2;@@klpmc start_test 1", "3;@@klpmc check_result 1", "4;@@klpmc end a"]
+    ctl = ["begin a", "start_test 1 t", "check_result 1", "check_result_end", "end a rc=0 dirty test_klp_x "]
+    tests = [guest.GuestTest(i, "t.sh", "") for i in ("a", "b")]
+    b = vm._parse(tests, kmsg, ctl, [], "exited", 1.0)
+    assert b.outcomes["a"].ran and b.outcomes["a"].notes == ["left behind: test_klp_x"]
+    assert b.not_begun == ["b"]
+
+
+def test_tests_are_spread_over_as_many_boots_as_jobs_at_least() -> None:
+    tests = [guest.GuestTest(str(i), "t.sh", "") for i in range(5)]
+    assert [len(b) for b in vm._batches(tests, 2, 8)] == [3, 2]
+    assert [len(b) for b in vm._batches(tests, 1, 2)] == [2, 2, 1]
+    assert sorted(t.id for b in vm._batches(tests, 2, 2) for t in b) == [str(i) for i in range(5)]
+
+
+def test_fetch_kernel_refuses_a_release_that_is_not_debians() -> None:
+    if shutil.which("apt-get") is None:
+        pytest.skip("no apt-get")
+    with pytest.raises(InputError, match="not a Debian amd64 kernel release"):
+        kernel.fetch_debian("6.12-custom")

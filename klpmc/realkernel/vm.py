@@ -10,6 +10,7 @@ in the next one.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -67,7 +68,9 @@ class Boot:
 
 
 def _qemu_command(kernel: Kernel, initrd: Path, d: Path, memory: int) -> list[str]:
-    return [qemu_binary(), "-accel", "tcg", "-cpu", "max", "-m", str(memory), "-smp", "1",
+    # setpriv (util-linux): qemu dies with the thread that started it, not left running if klpmc is killed
+    guard = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+    return [*guard, qemu_binary(), "-accel", "tcg", "-cpu", "max", "-m", str(memory), "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-nic", "none",
             "-kernel", str(kernel.vmlinux), "-initrd", str(initrd),
             "-append", "console=ttyS0 quiet loglevel=4 panic=-1 printk.devkmsg=on",
