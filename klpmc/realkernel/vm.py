@@ -207,7 +207,7 @@ def _segments(raw: list[str], expected: dict[int, list[str]]) -> list[Segment]:
 
 
 def run_tests(kernel: Kernel, tests: list[GuestTest], *, jobs: int = 1, timeout: int = 120,
-              per_boot: int = 8, progress: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+              per_boot: int = 12, progress: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
     """Run TESTS in as few boots as PER_BOOT allows, JOBS qemus at a time; every test gets an outcome."""
     base_initramfs()   # build it once, before the threads
     pending = list(tests)
