@@ -1,5 +1,6 @@
 """The real kernel under qemu: the kselftest scenarios replay on it, and counterexamples are confirmed,
-found to differ, or could not run (a panic, a script past its timeout), each reported and the run going on.
+found to differ, or could not run (a panic, a hang, a script past its timeout), each reported and the run
+going on.
 
 These boot Debian's 6.12 (`klpmc fetch-kernel`); without qemu or the image they skip, unless
 KLPMC_REQUIRE_REAL_KERNEL=1 (CI sets it), where they fail.
@@ -63,6 +64,14 @@ def _stuck(d: Path) -> None:
                                 "\treturn -EINTR;"))
 
 
+def _hanging(d: Path) -> None:
+    """A counterexample whose module stops the guest's only CPU for good (interrupts off, spinning)."""
+    shutil.copytree(HAND_MADE, d)
+    src = d / "test_modules" / "test_klpmc_P1.c"
+    src.write_text(src.read_text().replace("return klp_enable_patch(&patch);",
+                                           "local_irq_disable();\n\tfor (;;)\n\t\tcpu_relax();\n\treturn 0;"))
+
+
 def test_confirm_tells_confirmed_differs_could_not_run_and_not_expressible(
         real_kernel: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "st"
@@ -81,13 +90,15 @@ def test_confirm_tells_confirmed_differs_could_not_run_and_not_expressible(
         "model": "upstream", "rule": "r", "modules": {}, "expected_log": [], "expressible": False,
         "why_not": "a task asleep in a patched function for exactly one retry"}))
     shutil.copytree(HAND_MADE, root / "f-after-the-panic")
+    _hanging(root / "g-hangs")
 
     status = cli.run(["confirm", str(root), "--jobs", "2", "--timeout", "8", "--json"])
     report = json.loads(capsys.readouterr().out)
     got = {c["counterexample"]: c for c in report["counterexamples"]}
     assert {k: v["status"] for k, v in got.items()} == {
         "a-confirmed": "confirmed", "b-differs": "differs", "c-panics": "could not run",
-        "d-stuck": "could not run", "e-not-expressible": "not expressible", "f-after-the-panic": "confirmed"}
+        "d-stuck": "could not run", "e-not-expressible": "not expressible", "f-after-the-panic": "confirmed",
+        "g-hangs": "could not run"}
     assert status == 1
     assert got["b-differs"]["detail"][0] == f"first difference at line {i + 1}:"
     assert any(r.startswith("  ! test_klpmc_P1: post_unpatch_callback: vmlinux") and
@@ -95,6 +106,7 @@ def test_confirm_tells_confirmed_differs_could_not_run_and_not_expressible(
     assert got["c-panics"]["detail"][0] == "the kernel panicked"
     assert any("klpmc test: a module that panics" in d for d in got["c-panics"]["detail"])
     assert got["d-stuck"]["detail"][0] == "the test did not finish within --timeout 8 s"
+    assert got["g-hangs"]["detail"][0] == "the guest hung: its harness said nothing for 23 s"
     assert got["e-not-expressible"]["detail"] == ["a task asleep in a patched function for exactly one retry"]
 
 

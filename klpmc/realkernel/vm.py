@@ -24,7 +24,8 @@ from .kernel import Kernel, qemu_binary
 
 RESULT_FILTER = re.compile(r"livepatch:|test_klp")
 TAINT_FILTER = re.compile(r"(tainting|taints) kernel")
-BOOT_SECONDS = 60          # allowance for a boot on top of the tests' own timeouts
+BOOT_SECONDS = 60          # a guest that has not started its harness by then is killed
+SILENCE_GRACE = 15         # past a test's timeout, the seconds the harness may take to report (tidying up)
 CONSOLE_TAIL = 40          # lines of console shown for a test that could not run
 
 
@@ -91,24 +92,41 @@ def boot(kernel: Kernel, tests: list[GuestTest], timeout: int, memory: int = 512
         d = Path(tmp)
         initrd = d / "initrd.cpio"
         initrd.write_bytes(base.read_bytes() + run_archive(tests, timeout))
-        limit = BOOT_SECONDS + timeout * len(tests)
         t0 = time.monotonic()
-        status = "exited"
-        with subprocess.Popen(_qemu_command(kernel, initrd, d, memory), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-            try:
-                qemu_out, _ = proc.communicate(timeout=limit)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                qemu_out, _ = proc.communicate()
-                status = f"the guest did not finish in {limit} s"
+        with (d / "qemu.out").open("wb") as out, subprocess.Popen(
+                _qemu_command(kernel, initrd, d, memory), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT) as proc:
+            status = _watch(proc, d / "ctl.log", timeout)
         seconds = time.monotonic() - t0
         console = _read(d / "console.log")
         kmsg = _read(d / "kmsg.log")
         ctl = _read(d / "ctl.log")
+        qemu_out = (d / "qemu.out").read_text(errors="replace").strip()
     if proc.returncode not in (0, None) and status == "exited":
-        status = f"qemu exited with {proc.returncode}: {qemu_out.decode(errors='replace').strip()[:300]}"
+        status = f"qemu exited with {proc.returncode}: {qemu_out[:300]}"
     return _parse(tests, kmsg, ctl, console, status, seconds)
+
+
+def _watch(proc: subprocess.Popen[bytes], ctl: Path, timeout: int) -> str:
+    """Wait for qemu; kill a guest that does not boot, or whose harness goes silent past a test's timeout."""
+    start = last = time.monotonic()
+    seen = 0
+    booted = False
+    while proc.poll() is None:
+        time.sleep(0.25)
+        now = time.monotonic()
+        size = ctl.stat().st_size if ctl.exists() else 0
+        if size != seen:
+            seen, last, booted = size, now, True
+        if not booted and now - start > BOOT_SECONDS:
+            proc.kill()
+            proc.wait()
+            return f"the guest did not boot in {BOOT_SECONDS} s"
+        if booted and now - last > timeout + SILENCE_GRACE:
+            proc.kill()
+            proc.wait()
+            return f"the guest hung: its harness said nothing for {timeout + SILENCE_GRACE} s"
+    return "exited"
 
 
 def _parse(tests: list[GuestTest], kmsg: list[str], ctl: list[str], console: list[str], status: str,
