@@ -212,12 +212,14 @@ def fetch_debian(release: str | None = None) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f"{release}.", dir=_mkdir(root.parent)))
         for deb in sorted(Path(tmp).glob("*.deb")):
             if deb.name.startswith("linux-image-"):   # the image alone, not its 400 MB of modules
-                tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-                subprocess.run(["tar", "-x", "-C", str(staging), "--wildcards", "./boot/*"], stdin=tar.stdout,
-                               check=True)
-                tar.wait()
+                cmd = f"dpkg-deb --fsys-tarfile '{deb}' | tar -x -C '{staging}' --wildcards './boot/*'"
+                done = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=False)
             else:
-                subprocess.run(["dpkg-deb", "-x", str(deb), str(staging)], check=True)
+                done = subprocess.run(["dpkg-deb", "-x", str(deb), str(staging)], capture_output=True, text=True,
+                                      check=False)
+            if done.returncode != 0:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise InputError(f"cannot unpack {deb.name}: {done.stderr.strip()[:200]}")
     if root.exists():
         shutil.rmtree(root)
     staging.rename(root)
