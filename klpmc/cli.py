@@ -33,6 +33,7 @@ from klpmc.output import (
     trace_json,
 )
 from klpmc.props import Property
+from klpmc.realkernel.commands import confirm_cmd, conform_real, fetch_kernel_cmd, kernel_options, replay_real
 from klpmc.registry import ExpectedVerdict, InputError, ModelDef
 
 __all__ = ["cli", "main", "run"]
@@ -366,12 +367,28 @@ def _expected(mdef: ModelDef, source: str, names: list[str], prop: Property) -> 
 
 @cli.command("replay")
 @click.argument("model")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", metavar="FILE...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--check", "check_", is_flag=True, help="Compare with the expected log; print a diff if not.")
+@click.option("--real-kernel", is_flag=True, help="Run the scenarios on a real kernel under qemu, not MODEL.")
+@kernel_options
 @kernel_option
-def replay_cmd(model: str, file: Path, check_: bool, kernel: str | None) -> int:
-    """Run the selftest scenario FILE on MODEL and print its kernel log."""
+def replay_cmd(model: str, files: tuple[Path, ...], check_: bool, real_kernel: bool, image: Path | None,
+               headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+    """Run the selftest scenario FILE on MODEL (or with --real-kernel on a kernel under qemu) and print its
+    kernel log. --kernel-image, --headers, --jobs and --timeout are for --real-kernel only."""
     mdef = get_model(model, kernel)
+    if real_kernel:
+        return replay_real(mdef.name, list(files), check_, image, headers, jobs, timeout)
+    status = 0
+    for file in files:
+        if len(files) > 1:
+            click.echo(f"== {file}")
+        status = max(status, _replay_model(mdef, file, check_))
+    return status
+
+
+def _replay_model(mdef: ModelDef, file: Path, check_: bool) -> int:
     if mdef.replay is None:
         models = registry.all_models().items()
         with_replay = ", ".join(n for n, m in models if m.replay is not None) or "none"
@@ -524,16 +541,30 @@ def diff_cmd(
 
 @cli.command("conform")
 @click.argument("model")
-@click.option("--against", default="kernel", show_default=True, help="The implementation model to run its traces on.")
+@click.option("--against", default="kernel", show_default=True,
+              help="The model whose steps are compared: the kernel's C (kernel), unless --real-kernel.")
+@click.option("--real-kernel", is_flag=True, help="Run the traces on a real kernel under qemu instead.")
 @click.option("--preset", help="Run both on this preset (default: MODEL's default preset).")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Run both on a TOML file.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Take the traces of at most N states of MODEL.")
+@click.option("--sample", type=click.IntRange(min=1), help="With --real-kernel: N of the traces, fixed seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@kernel_options
 @kernel_option
-def conform_cmd(model: str, against: str, preset: str | None, config: Path | None, max_states: int | None,
-                as_json: bool, kernel: str | None) -> int:
-    """Run the shortest trace to every state of MODEL (a Python model) on the kernel's C, step by step;
-    exit 0 when no step's kernel log or callbacks differ, 1 otherwise."""
+def conform_cmd(model: str, against: str, real_kernel: bool, preset: str | None, config: Path | None,
+                max_states: int | None, sample: int | None, as_json: bool, image: Path | None,
+                headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+    """Run the shortest trace to every state of MODEL (a Python model) on the kernel's C, or with
+    --real-kernel on a kernel under qemu, and compare step by step; exit 0 when nothing differs.
+
+    Against the kernel's C each step's kernel log and callbacks are compared, and a step the C does not
+    offer is counted as not expressible. --kernel-image, --headers, --jobs, --timeout and --sample are
+    for --real-kernel only.
+    """
+    if real_kernel:
+        if config is not None:
+            raise InputError("conform --real-kernel runs presets; --config is for the kernel's C")
+        return conform_real(model, preset, sample, image, headers, jobs, timeout, as_json)
     from klpmc.conform import conform, conformance_json, format_conformance
 
     ma, mb = registry.get_model(model), get_model(against, kernel)
@@ -605,6 +636,10 @@ def coverage_cmd(
     heading = f"coverage of {shown} by {mdef.name}, {source}{'s' * (len(reports) != 1 and source != 'scope')} {sizes}"
     click.echo("\n".join(format_coverage(report, heading, shown)))
     return 0
+
+
+cli.add_command(confirm_cmd)
+cli.add_command(fetch_kernel_cmd)
 
 
 # --------------------------------------------------------------------------------------------------------
