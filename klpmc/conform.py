@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from klpmc.diff import _comparer
-from klpmc.engine import Exploration, Label, Log, Model, Trace, Visitor, explore
+from klpmc.engine import Exploration, Label, Log, Model, Trace, Visitor, _keeper, explore
 from klpmc.steps import log_lines
 
 __all__ = ["ConformDifference", "Conformance", "conform"]
@@ -58,9 +58,10 @@ def _take(model: Model, state: Any, label: Label) -> tuple[Label, Any, Log] | No
     take: Callable[[Any, Label], Any] | None = getattr(model, "take", None)
     if take is not None:
         return take(state, label)  # type: ignore[no-any-return]
+    keep = _keeper(model)
     for step in model.next_steps(state):
         if step[0] == label or str(step[0]) == str(label):
-            return step
+            return step[0], keep(step[1]), step[2]
     return None
 
 
@@ -73,6 +74,7 @@ class ConformVisitor(Visitor):
                  lines: Callable[[Log], Sequence[str]]) -> None:
         self.spec, self.impl, self.internal, self.lines = spec, impl, internal, lines
         self.compare_a, self.compare_b = _comparer(spec, impl)
+        self.keep = _keeper(impl)
         self.impl_state: dict[int, Any] = {}
         self.fresh: tuple[int, Any] | None = None
         self.result = Conformance()
@@ -105,7 +107,7 @@ class ConformVisitor(Visitor):
             inner = next((s for s in self.impl.next_steps(state) if self.internal(s[0])), None)
             if inner is None:
                 break
-            state = inner[1]
+            state = self.keep(inner[1])      # while the implementation still holds it
             extra.extend(inner[2])
         impl_log = tuple(extra)
         what = ("log" if list(self.lines(log)) != list(self.lines(impl_log)) else

@@ -244,7 +244,7 @@ class Exploration:
     def trace(self, j: int, step: int | None = None) -> Trace:
         """The shortest trace to the j-th state, and then its ``step``-th step if given."""
         model, keys = self.model, self.keys
-        key_of = _key_function(model)
+        key_of, keep = _key_function(model), _keeper(model)
         path = self.path(j)
         init = next((s for s in model.init_states() if key_of(s) == keys[path[0]]), None)
         if init is None:
@@ -254,6 +254,7 @@ class Exploration:
         for c in path[1:]:
             for label, t, log in model.next_steps(state):
                 if key_of(t) == keys[c]:
+                    t = keep(t)
                     steps.append(Step(label, log, t))
                     state = t
                     break
@@ -268,6 +269,17 @@ class Exploration:
             else:
                 raise ModelError(f"next_steps is not deterministic: step {step} of {_short(state)}")
         return Trace(init, tuple(steps))
+
+
+def _keeper(model: Model) -> Callable[[State], State]:
+    """How a model keeps a state it will be asked to expand: its ``keep(state)``, or the state itself.
+
+    A model whose states are large (the kernel's C: a snapshot of its memory) yields successors whose
+    bulk is taken only when the engine keeps one: ``keep`` is called on a new state while ``next_steps``
+    is suspended right after yielding it, before any further step runs.
+    """
+    keep: Callable[[State], State] | None = getattr(model, "keep", None)
+    return keep if keep is not None else _identity
 
 
 def _key_function(model: Model) -> Callable[[State], Any]:
@@ -324,6 +336,7 @@ class _Loop:
         t0 = time.perf_counter()
         model = self.model
         key_of = _key_function(model)
+        keep = _keeper(model)
         keyed = key_of is not _identity
         keys: list[Any] = []
         parents = array("l")
@@ -389,7 +402,7 @@ class _Loop:
                             parents_append(i)
                             j = len(keys) - 1
                             if keyed:
-                                frontier[j] = t
+                                t = frontier[j] = keep(t)
                             for visit in on_state:
                                 if visit(j, t):
                                     stopper.append(visit.__self__)  # type: ignore[attr-defined]
@@ -563,10 +576,13 @@ def _matches(wanted: Label, label: Label) -> bool:
 def _replay_from(model: Model, init: State, labels: Sequence[Label]) -> list[Step]:
     steps: list[Step] = []
     state = init
+    keep = _keeper(model)
     for n, wanted in enumerate(labels, 1):
-        enabled = list(model.next_steps(state))
-        for label, t, log in enabled:
+        enabled: list[tuple[Label, State, Log]] = []
+        for label, t, log in model.next_steps(state):
+            enabled.append((label, t, log))
             if _matches(wanted, label):
+                t = keep(t)         # while the model still holds it
                 steps.append(Step(label, log, t))
                 state = t
                 break

@@ -64,6 +64,9 @@ class CKernel:
         lib.klpmc_add_symbol.argtypes = [c.c_int, c.c_char_p, c.c_ulong, c.c_ulong]
         lib.klpmc_set_vocabulary.argtypes = [c.c_char_p, c.c_char_p, c.c_char_p]
         lib.klpmc_set_faults.argtypes = [c.c_uint]
+        lib.klpmc_run.argtypes = [c.c_char_p, c.c_size_t, c.c_int, c.c_char_p, c.c_char_p, c.c_char_p,
+                                  c.POINTER(c.c_int), c.POINTER(c.c_int), c.c_char_p]
+        lib.klpmc_run.restype = c.c_int
         ret = lib.klpmc_init()
         if ret:
             raise InputError(f"the kernel harness cannot start ({ret}): its memory at fixed addresses is taken")
@@ -112,7 +115,8 @@ class CKernel:
     def set_vocabulary(self, patches: tuple[str, ...], sids: tuple[int, ...], modules: tuple[str, ...]) -> None:
         self.lib.klpmc_set_vocabulary(" ".join(patches).encode(), " ".join(map(str, sids)).encode(),
                                       " ".join(modules).encode())
-        self._facts = (ctypes.c_int * (4 + len(patches) * (4 + 3 * len(sids)) + len(sids) + 2 * len(modules)))()
+        self.nfacts = 3 + len(patches) * (4 + 3 * len(sids)) + len(sids) + 2 * len(modules)
+        self._facts = (ctypes.c_int * self.nfacts)()
 
     def set_faults(self, kinds: frozenset[str]) -> None:
         self.lib.klpmc_set_faults(sum(1 << i for i, k in enumerate(FAULT_KINDS) if k in kinds))
@@ -125,6 +129,26 @@ class CKernel:
         points = self.lib.klpmc_points().decode()
         finding = self.lib.klpmc_finding_text().decode() if rc else None
         return Outcome(self._ret.value, parse_log(text), tuple(points.split()), finding)
+
+    def run(self, snap: bytes, op: int, a: bytes, b: bytes, fail_at: bytes | None,
+            points: bool = True) -> tuple[Outcome, list[int], bytes]:
+        """One step from a saved state: (what it did, the facts and the digest of where it leads); the
+        fault points it passed only if asked for."""
+        rc = self.lib.klpmc_run(snap, len(snap), op, a, b, fail_at, ctypes.byref(self._ret), self._facts,
+                                self._digest)
+        p = self.lib.klpmc_log(ctypes.byref(self._len))
+        raw = ctypes.string_at(p, self._len.value) if self._len.value else b""
+        log = _LOG_CACHE.get(raw)
+        if log is None:
+            log = parse_log(raw.decode(errors="replace"))
+            if len(_LOG_CACHE) < 65536:
+                _LOG_CACHE[raw] = log
+        passed = self.lib.klpmc_points() if points else None
+        finding = self.lib.klpmc_finding_text().decode() if rc else None
+        out = Outcome(self._ret.value, log, tuple(passed.decode().split()) if passed else (), finding)
+        if rc:
+            return out, [], b""
+        return out, list(self._facts[:self.nfacts]), self._digest.raw
 
     def snapshot(self) -> bytes:
         p = self.lib.klpmc_snapshot(ctypes.byref(self._len))
@@ -153,6 +177,7 @@ class CKernel:
 
 
 _EVENT_CACHE: dict[str, Event] = {}
+_LOG_CACHE: dict[bytes, tuple[Any, ...]] = {}     # the same log text is the same log, the same object
 
 
 def parse_log(text: str) -> tuple[Any, ...]:

@@ -148,11 +148,12 @@ def token_fields(keys: Iterable[tuple[Any, ...]]) -> list[Field]:
 
 
 class Tokens:
-    """Numbers for values a field only compares for equality; the value of a number is kept."""
+    """Numbers for values a field only compares for equality; the value of a number is kept. None is 0
+    (no finding, no module)."""
 
     def __init__(self) -> None:
-        self._ids: dict[Any, int] = {}
-        self.values: list[Any] = []
+        self._ids: dict[Any, int] = {None: 0}
+        self.values: list[Any] = [None]
 
     def __call__(self, value: Any) -> int:
         got = self._ids.get(value)
@@ -172,7 +173,9 @@ class Tokens:
 FUNCS = ("klp_enable_patch", "enabled_store", "force_store", "klp_try_complete_transition",
          "klp_module_coming", "klp_module_going", "delete_module")
 CALLBACKS = ("setup", "pre_patch", "enable", "post_patch", "disable", "pre_unpatch", "release", "post_unpatch",
-             "shadow_free_all")
+             "shadow_free_all",
+             # what the harness of the kernel's C reports (and a Python model's test module that hangs)
+             "WARN", "crash", "double-free", "invalid-free", "hang", "deadlock", "refcount")
 ERRNO_MIN = -4095
 EVENT_FIELDS = ("present", "callback", "patch", "object", "state", "ret")
 

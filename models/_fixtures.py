@@ -21,6 +21,7 @@ from ._klp import (
     MODULE_STATE_LIVE,
     OBJECT_CALLBACKS,
     VMLINUX,
+    Finding,
     Fixture,
     Kernel,
     KlpObject,
@@ -184,9 +185,12 @@ class CallbacksBusy(TargetModule):
     def init(self, k: Kernel, mod: Module, enable: Callable[[], int]) -> int:  # type: ignore[override]
         k.pr(self.name, f"{self.name}_init")
         impl = klp_ftrace_handler(k, BUSY, "busymod_work_func", None)
-        if impl is not None:  # the demo's patched_work_func runs instead and returns
+        if impl is not None:
+            # the demo's patched_work_func runs instead and returns without complete(), so init's
+            # wait_for_completion(&busymod_work_started) never returns: insmod hangs (the kernel's C and a
+            # real 6.12 kernel both do)
             k.pr(impl, "patched_work_func")
-            return 0
+            raise Finding("hang", "wait_for_completion that nothing can complete")
         k.pr(self.name, "busymod_work_func enter")
         if param(mod, "block_transition", False):
             from ._klp import Task, TaskS

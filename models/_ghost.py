@@ -39,6 +39,20 @@ class Observer:
         self.wo = {(key[1], key[2]): i for key, i in slot.items() if key[0] == "wo"}
         self.started = slot[("started",)]
         self.reversed = slot[("reversed",)]
+        self._reads: dict[int, tuple[tuple[Any, ...], bool]] = {}
+
+    def reads(self, log: tuple[Any, ...]) -> bool:
+        """Whether the log says anything about the history (kept by log: a model that keeps its logs,
+        the kernel's C, asks again and again)."""
+        known = self._reads.get(id(log))
+        if known is not None and known[0] is log:
+            return known[1]
+        said = any((type(item) is str and item.startswith(LOG_PREFIX)) or PHASE_OF.get(
+            getattr(item, "callback", None)) is not None for item in log)  # type: ignore[arg-type]
+        if len(self._reads) > 4096:
+            self._reads.clear()
+        self._reads[id(log)] = (log, said)
+        return said
 
     def apply(self, vec: list[int], log: Sequence[Any],
               watch: tuple[set[int], set[int]] | None = None) -> None:

@@ -74,6 +74,21 @@ class Event(NamedTuple):
         return out
 
 
+class Finding(Exception):
+    """A step that cannot finish as the kernel would: it hangs, crashes, frees twice. The state it leads to
+    is a dead end whose ``finding`` field says so, and its log ends with ``klpmc: <kind>: <what>``."""
+
+    def __init__(self, kind: str, text: str) -> None:
+        super().__init__(f"{kind}: {text}")
+        self.kind = kind
+        self.text = text
+
+
+def finding_log(kind: str, text: str) -> tuple[Any, ...]:
+    """What a step that ends in a finding adds to its log: a line for people, an event for the rules."""
+    return (f"klpmc: {kind}: {text}", Event(kind))
+
+
 def fault_text(point: tuple[Any, ...]) -> str:
     """The last argument of a label whose step makes a call fail: ``fail=<kind>:<patch>:<where>``."""
     kind, patch, where = point
@@ -218,6 +233,7 @@ class KState(NamedTuple):
     gone: tuple[str, ...]                   # modules that may not be loaded again (no reload)
     world: tuple[tuple[Any, Any], ...]      # what the test modules' code changed in the system, sorted
     statics: tuple[Any, ...]                # static variables of the series' C (e.g. a static flag)
+    finding: str | None = None              # "<kind>: <what>": the step that led here could not finish
 
 
 # --------------------------------------------------------------------------------------------------

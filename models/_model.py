@@ -29,6 +29,7 @@ from ._klp import (
     MODULE_STATE_LIVE,
     Call,
     Env,
+    Finding,
     Kernel,
     KlpPatch,
     KState,
@@ -36,6 +37,7 @@ from ._klp import (
     Module,
     PatchSpec,
     fault_text,
+    finding_log,
 )
 from ._state import Layout
 from ._view import (
@@ -144,6 +146,8 @@ class KlpModel:
 
     # each action: (label, body(k) -> None); bodies may record fault points
     def actions(self, s: KState) -> Iterator[tuple[Call, Callable[[Kernel], Any], bool]]:
+        if s.finding is not None:
+            return                     # a step could not finish: nothing comes after it
         v, cfg = self.v, self.config
         loaded = {m.name for m in s.modules}
         listed = {p.mod: p for p in s.patches}
@@ -201,7 +205,10 @@ class KlpModel:
     def run(self, s: KState, body: Callable[[Kernel], Any],
             fail_at: Any = None) -> tuple[KState, tuple[Any, ...], list[Any]]:
         k = Kernel.thaw(s, self.env, self.faults, fail_at)
-        body(k)
+        try:
+            body(k)
+        except Finding as e:           # a dead end: the kernel as it was, and what stopped the step
+            return s._replace(finding=str(e)), (*k.log, *finding_log(e.kind, e.text)), k.fault_points
         return k.freeze(), tuple(k.log), k.fault_points
 
     def kernel_steps(self, ks: KState) -> Iterator[tuple[Call, KState, tuple[Any, ...]]]:

@@ -18,7 +18,7 @@ from ._ghost import Observer
 from ._klp import KState, ModS, PatchS
 
 # the structures kept as tokens, in the order of the table
-STRUCTURES = ("rest.patches", "shadows", "rest.tasks", "rest.gone", "rest.world", "rest.statics")
+STRUCTURES = ("rest.patches", "shadows", "rest.tasks", "rest.gone", "rest.world", "rest.statics", "finding")
 
 
 class Layout:
@@ -82,7 +82,7 @@ class Layout:
         vec = [0] * self.n
         vec[self._transition] = -1 if ks.transition is None else self._index[ks.transition]
         vec[self._target] = ks.target
-        structures = (ks.patches, ks.shadows, ks.tasks, ks.gone, ks.world, ks.statics)
+        structures = (ks.patches, ks.shadows, ks.tasks, ks.gone, ks.world, ks.statics, ks.finding)
         for i, value in zip(self._tok, structures, strict=True):
             vec[i] = self.token(value)
         for i, v in self._patch_fields(vec[self._tok[0]], ks.patches):
@@ -132,11 +132,11 @@ class Layout:
         """The frozen kernel a state vector stands for."""
         vec = self.values(s)
         v = self.tokens.values
-        patches, shadows, tasks, gone, world, statics = (v[vec[i]] for i in self._tok)
+        patches, shadows, tasks, gone, world, statics, finding = (v[vec[i]] for i in self._tok)
         t = vec[self._transition]
         modules = tuple(m for m in (v[vec[mi]] for _, mi, _, _ in self._mods) if m is not None)
         return KState(patches, None if t < 0 else self.sig.patches[t], vec[self._target],
-                      tuple(sorted(modules, key=_name)), shadows, tasks, gone, world, statics)
+                      tuple(sorted(modules, key=_name)), shadows, tasks, gone, world, statics, finding)
 
 
 def _name(m: ModS) -> str:

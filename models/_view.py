@@ -106,6 +106,10 @@ class View:
     def shadows(self) -> Any:
         return self.f("shadows")
 
+    def finding(self) -> Any:
+        """0, or the token of what stopped the step that led here (a hang, a crash, a double free)."""
+        return self.f("finding")
+
     def loaded(self, m: str) -> Any:
         return self._flag("loaded", m)
 
@@ -377,6 +381,7 @@ class Checker:
         self._a = View(sig, table, lambda i: var("a", i))
         self._steps: dict[tuple[int, ...], Callable[[Any, Any], tuple[Any, ...]] | None] = {}
         self._values: dict[Any, Sequence[int] | None] = {}
+        self._keys: dict[int, tuple[tuple[Any, ...], Any, tuple[int, ...]]] = {}
         self.all_true = tuple(True for _ in self.step_props)
 
     def _build(self, terms: list[Any], params: str) -> Callable[..., tuple[Any, ...]] | None:
@@ -406,7 +411,14 @@ class Checker:
 
     def step(self, before: Any, label: Any, log: tuple[Any, ...], after: Any) -> tuple[Any, ...]:
         """The step rules' values on a transition, in the order of the step properties."""
-        key = step_values(label, log, self.sig, self.vocab)
+        known = self._keys.get(id(log))    # a model that keeps its logs (the kernel's C) hands the same one
+        if known is not None and known[0] is log and known[1] == label:
+            key = known[2]
+        else:
+            key = step_values(label, log, self.sig, self.vocab)
+            if len(self._keys) > 4096:
+                self._keys.clear()
+            self._keys[id(log)] = (log, label, key)
         steps = self._steps
         fn = steps.get(key, steps)
         if fn is steps:

@@ -29,23 +29,29 @@ from klpmc.props import Property
 from . import _harness
 from ._ckernel import OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_RUN_WORK, OP_WRITE, CKernel
 from ._config import Config
-from ._fields import Sig, Table, Tokens, Vocab, ghost_fields, kernel_fields, token_fields
+from ._fields import Field, Sig, Table, Tokens, Vocab, ghost_fields, kernel_fields, token_fields
 from ._ghost import Observer
 from ._kbuild import Core, build_core, open_tree
-from ._klp import Call, Event, fault_text
+from ._klp import Call, fault_text, finding_log
 from ._kmodgen import GenerateError, sources
 from ._model import InsmodResult, command_of, config_signature, event_key_of, event_kinds_of, step_fields
 from ._view import Checker, StepView, View, bind_rule, step_values, terms_step, terms_view, values_view
 
-FEATURES = ("object_callbacks", "versions")
+FEATURES = ("object_callbacks", "versions", "kernel_c")
 
 
 @dataclass(frozen=True, eq=False)
 class CState:
-    """A state of the kernel's C: its field vector (what is compared) and a snapshot of its memory."""
+    """A state of the kernel's C: its field vector (what is compared) and a snapshot of its memory.
+
+    A successor is yielded without its snapshot (``snap`` None, ``live`` True): most successors are states
+    seen before, and the engine asks for the snapshot (`KernelModel.keep`) only of a state it keeps,
+    while the C still holds it. A dead end (a step that could not finish) has no snapshot and no steps.
+    """
 
     vec: bytes
     snap: bytes | None
+    live: bool = False
 
     def __hash__(self) -> int:
         return hash(self.vec)
@@ -64,11 +70,15 @@ class KernelModel:
         self.sig = config_signature(config, config.spec_of)
         self.vocab = Vocab()
         self.tokens = Tokens()
-        self.table = Table(kernel_fields(self.sig) + ghost_fields(self.sig) + token_fields([("mem",)]))
+        self.table = Table(kernel_fields(self.sig) + ghost_fields(self.sig) +
+                           token_fields([("mem",), ("finding",)]) + [Field(("leaked",), "leaked", 0, 1)])
         self.observer = Observer(self.table)
         self.nkernel = len(kernel_fields(self.sig))
         self._mem = self.table.slot[("mem",)]
+        self._finding = self.table.slot[("finding",)]
+        self._leaked = self.table.slot[("leaked",)]
         self.sources = module_sources(ck, config)
+        self._joined: dict[tuple[int, str, int], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.livepatches = [name for name, _ in config.livepatches]
         self.modules = tuple(dict.fromkeys([*self.livepatches, *config.targets]))
 
@@ -87,16 +97,30 @@ class KernelModel:
 
     def _capture(self, history: tuple[int, ...] | list[int] | None, log: tuple[Any, ...]) -> CState:
         """The state the C is in now: its facts, the history updated by the step's log, its memory."""
-        vec = self.ck.facts()
+        return self._state(history, log, self.ck.facts(), self.ck.digest())
+
+    def _state(self, history: tuple[int, ...] | list[int] | None, log: tuple[Any, ...], facts: list[int],
+               digest: bytes) -> CState:
+        """A state from its facts and digest (read by the harness) and the history the step's log updates."""
+        vec = facts[:self.nkernel]
         vec += list(history[self.nkernel:]) if history is not None else [0] * (len(self.table.fields) - self.nkernel)
-        self.observer.apply(vec, log)
-        vec[self._mem] = self.tokens(self.ck.digest())
-        return CState(self.table.pack(vec), self.ck.snapshot())
+        if self.observer.reads(log):
+            self.observer.apply(vec, log)
+        vec[self._mem] = self.tokens(digest)
+        vec[self._finding] = 0
+        vec[self._leaked] = facts[self.nkernel]
+        return CState(self.table.pack(vec), None, True)
+
+    def keep(self, state: CState) -> CState:
+        """The state with its snapshot: called while the C still holds it (right after it was yielded)."""
+        if not state.live:
+            return state
+        return CState(state.vec, self.ck.snapshot())
 
     def init_states(self) -> list[CState]:
         self.ck.restore(self.ck.pristine)
         self._use()
-        return [self._capture(None, ())]
+        return [self.keep(self._capture(None, ()))]
 
     def fingerprint(self, state: CState) -> bytes:
         return state.vec
@@ -163,20 +187,19 @@ class KernelModel:
     def next_steps(self, state: CState) -> Iterator[tuple[Call, CState, tuple[Any, ...]]]:
         if state.snap is None:
             return
-        ck = self.ck
-        ck.restore(state.snap)
+        ck, snap = self.ck, state.snap
+        ck.restore(snap)
         self._use()
         history = self.values(state)
         for label, op, a, b, may_fail in list(self.actions(state)):
-            ck.restore(state.snap)
-            out = ck.step(op, a, b)
-            yield self._result(label, op, a, history, out)
+            ab, bb = a.encode(), b.encode()
+            out, facts, digest = ck.run(snap, op, ab, bb, None, may_fail)
+            yield self._result(label, op, a, history, out, facts, digest)
             if may_fail:
                 for point in out.points:
-                    ck.restore(state.snap)
-                    fout = ck.step(op, a, b, point)
+                    fout, ffacts, fdigest = ck.run(snap, op, ab, bb, point.encode(), False)
                     flabel = Call(label.func, (*label.args, fault_text(tuple(point.split(":", 2)))))
-                    yield self._result(flabel, op, a, history, fout)
+                    yield self._result(flabel, op, a, history, fout, ffacts, fdigest)
 
     def take(self, state: CState, label: Call) -> tuple[Call, CState, tuple[Any, ...]] | None:
         """The one step with this label out of the state (conformance runs a given trace), or None."""
@@ -190,29 +213,36 @@ class KernelModel:
         for action, op, a, b, may_fail in list(self.actions(state)):
             if action != base or (fail is not None and not may_fail):
                 continue
-            self.ck.restore(state.snap)
             if fail is not None:
-                probe = self.ck.step(op, a, b)
+                probe, _, _ = self.ck.run(state.snap, op, a.encode(), b.encode(), None)
                 if fail not in probe.points:
                     return None       # the C passes no such fault point here
-                self.ck.restore(state.snap)
-            out = self.ck.step(op, a, b, fail)
-            return self._result(label, op, a, self.values(state), out)
+            out, facts, digest = self.ck.run(state.snap, op, a.encode(), b.encode(),
+                                             fail.encode() if fail is not None else None)
+            got = self._result(label, op, a, self.values(state), out, facts, digest)
+            return got[0], self.keep(got[1]), got[2]
         return None
 
     def internal(self, label: Call) -> bool:
         """Steps a Python model takes inside others: the kernel frees a patch in a work item of its own."""
         return label.func == "klp_free_patch_work_fn"
 
-    def _result(self, label: Call, op: int, name: str, history: tuple[int, ...],
-                out: Any) -> tuple[Call, CState, tuple[Any, ...]]:
+    def _result(self, label: Call, op: int, name: str, history: tuple[int, ...], out: Any, facts: list[int],
+                digest: bytes) -> tuple[Call, CState, tuple[Any, ...]]:
         log = out.log
-        if op in (OP_INSMOD, OP_INSMOD_RELOAD):
-            log = (*log, InsmodResult(name, out.ret))
-        if out.finding is not None:
-            log = (*log, f"klpmc: {out.finding}", Event("finding", None, out.finding.split(":")[0]))
-            return label, CState(b"\xff" + out.finding.encode(), None), log
-        return label, self._capture(history, log), log
+        if op in (OP_INSMOD, OP_INSMOD_RELOAD) and out.finding is None:
+            key = (id(log), name, out.ret)
+            joined = self._joined.get(key)
+            if joined is None or joined[0] is not log:
+                joined = self._joined[key] = (log, (*log, InsmodResult(name, out.ret)))
+            log = joined[1]
+        if out.finding is not None:           # a dead end: the kernel as it was, and what stopped the step
+            kind, _, text = out.finding.partition(": ")
+            log = (*log, *finding_log(kind, text))
+            vec = list(history)
+            vec[self._finding] = self.tokens(out.finding)
+            return label, CState(self.table.pack(vec), None), log
+        return label, self._state(history, log, facts, digest), log
 
     # -- what the rules read: the field table ----------------------------------------------------------
     def checker(self, props: Sequence[Property]) -> Checker:
@@ -226,8 +256,8 @@ class KernelModel:
             return prop.predicate
         return bind_rule(prop, self.sig, self.table, self.vocab, self._vector)
 
-    def _vector(self, state: CState) -> tuple[int, ...] | None:
-        return None if state.snap is None and state.vec[:1] == b"\xff" else self.table.unpack(state.vec)
+    def _vector(self, state: CState) -> tuple[int, ...]:
+        return self.table.unpack(state.vec)
 
     def view(self, state: CState) -> View:
         return values_view(self.sig, self.table, self.table.unpack(state.vec))
@@ -253,8 +283,8 @@ class KernelModel:
         return step_fields(step_values(label, log, self.sig, self.vocab), self.sig.events, prefix)
 
     def fields(self, state: CState) -> dict[str, int]:
-        vals = self.table.unpack(state.vec) if state.snap is not None else ()
-        return {f.name: v for f, v in zip(self.table.fields, vals, strict=False) if not f.token}
+        vals = self.table.unpack(state.vec)
+        return {f.name: v for f, v in zip(self.table.fields, vals, strict=True) if not f.token}
 
     def command(self, label: Call) -> str | None:
         if label.func in ("klp_try_complete_transition", "klp_free_patch_work_fn", "work"):
@@ -268,8 +298,6 @@ class KernelModel:
         return event_key_of(e)
 
     def describe(self, state: CState) -> str:
-        if state.snap is None:
-            return state.vec[1:].decode(errors="replace")
         vals = self.table.unpack(state.vec)
         sig = self.sig
         listed = sorted((p for p in sig.patches if self._fact(vals, "pos", p) >= 0),

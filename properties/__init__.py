@@ -6,10 +6,11 @@ per-state callbacks means nothing for mainline). `applicable(features)` is what 
 
 from __future__ import annotations
 
-from . import mainline, reach, states
+from . import kernel, mainline, reach, states
 
-CATALOGUE = mainline.CATALOGUE + states.CATALOGUE + reach.CATALOGUE
-REQUIRES: dict[str, tuple[str, ...]] = {**mainline.REQUIRES, **states.REQUIRES, **reach.REQUIRES}
+CATALOGUE = mainline.CATALOGUE + states.CATALOGUE + reach.CATALOGUE + kernel.CATALOGUE
+REQUIRES: dict[str, tuple[str, ...]] = {**mainline.REQUIRES, **states.REQUIRES, **reach.REQUIRES,
+                                        **kernel.REQUIRES}
 
 
 def applicable(features: tuple[str, ...]) -> tuple[str, ...]:

@@ -119,8 +119,9 @@ PINNED = {
     ("poc", "modules"): ((586, 3606, 19), {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
         "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
-    ("poc", "kselftest"): ((2048, 10032, 14), {
-        "objects-cleaned-before-free": ("violated", 4), "reach-replace-drops-state": ("unreachable", None),
+    ("poc", "kselftest"): ((1716, 7868, 14), {
+        "objects-cleaned-before-free": ("violated", 4), "no-hang": ("violated", 2),
+        "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None), "reach-state-shared": ("unreachable", None)}),
     ("poc", "kselftest-state"): ((812, 2996, 24), {
         "objects-cleaned-before-free": ("violated", 4), "reach-replace-drops-state": ("unreachable", None),

@@ -31,7 +31,7 @@ PINNED = {
                            "reach-module-in-transition": "unreachable"}),
     "drop": (264, 843, 12, {"reach-module-in-transition": "unreachable"}),
     "modules": (586, 3528, 19, {"objects-cleaned-before-free": "violated"}),
-    "kselftest": (2048, 10032, 14, {"objects-cleaned-before-free": "violated"}),
+    "kselftest": (1716, 7868, 14, {"objects-cleaned-before-free": "violated", "no-hang": "violated"}),
     "kselftest-state": (812, 2996, 24, {"objects-cleaned-before-free": "violated",
                                         "reach-module-in-transition": "unreachable"}),
 }

@@ -59,6 +59,7 @@ int *klpmc_target_state(void);
 unsigned int *klpmc_signals_cnt(void);
 struct work_struct *klpmc_transition_work(void);
 int klpmc_shadow_exists(unsigned long id);
+void klpmc_clear_stack_entries(void);
 work_func_t klpmc_free_patch_work_fn(void);
 
 #define ARENA_BASE ((char *)0x300000000000UL)
@@ -170,6 +171,7 @@ struct scratch {
 	uint32_t *canon_gen, *canon_id, gen;      /* allocation -> its number in the walk, this digest's */
 	size_t canon_cap, *walk;
 	char altstack[65536];                     /* the signal handler's stack */
+	size_t baseline;                          /* live allocations of the booted kernel */
 };
 
 /*
@@ -1296,6 +1298,7 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 	}
 	S->guarded = 0;
 	*klpmc_signals_cnt() = 0;
+	klpmc_clear_stack_entries();
 	klpmc_current = &klpmc_tasks[1];
 	return rc;
 }
@@ -1369,7 +1372,7 @@ const char *klpmc_snapshot(size_t *len)
 {
 	size_t need = S->core.len + 2 * sizeof(size_t) + (S->nmodules + 1) * sizeof(int) + M->nallocs * sizeof(struct alloc) + M->top +
 		      KLPMC_TASKS * sizeof(ucontext_t) + sizeof(int) + R->n * sizeof(struct kobject *) +
-		      KLPMC_TASKS * (STACK_SIZE + 2 * sizeof(size_t));
+		      KLPMC_TASKS * (STACK_SIZE + sizeof(ucontext_t) + 2 * sizeof(size_t));
 	char *p;
 
 	for (int i = 0; i < S->nmodules; i++)
@@ -1396,7 +1399,6 @@ const char *klpmc_snapshot(size_t *len)
 	}
 	p = snap_put(p, M->a, M->nallocs * sizeof(struct alloc));
 	p = snap_put(p, ARENA_BASE, M->top);
-	p = snap_put(p, CTX, KLPMC_TASKS * sizeof(ucontext_t));
 	p = snap_put(p, &R->n, sizeof(int));
 	p = snap_put(p, R->k, R->n * sizeof(struct kobject *));
 	for (int k = FIRST_KWORKER; k < KLPMC_TASKS; k++) {
@@ -1406,6 +1408,7 @@ const char *klpmc_snapshot(size_t *len)
 			continue;
 		lo = stack_lo(k);
 		p = snap_put(p, &k, sizeof(int));
+		p = snap_put(p, &CTX[k], sizeof(ucontext_t));
 		p = snap_put(p, &lo, sizeof(size_t));
 		p = snap_put(p, STACK_BASE + k * STACK_SIZE + lo, STACK_SIZE - lo);
 	}
@@ -1441,8 +1444,6 @@ void klpmc_restore(const char *p, size_t len)
 	p += M->nallocs * sizeof(struct alloc);
 	memcpy(ARENA_BASE, p, M->top);
 	p += M->top;
-	memcpy(CTX, p, KLPMC_TASKS * sizeof(ucontext_t));
-	p += KLPMC_TASKS * sizeof(ucontext_t);
 	memcpy(&R->n, p, sizeof(int));
 	memcpy(R->k, p + sizeof(int), R->n * sizeof(struct kobject *));
 	p += sizeof(int) + R->n * sizeof(struct kobject *);
@@ -1452,6 +1453,8 @@ void klpmc_restore(const char *p, size_t len)
 
 		memcpy(&k, p, sizeof(int));
 		p += sizeof(int);
+		memcpy(&CTX[k], p, sizeof(ucontext_t));
+		p += sizeof(ucontext_t);
 		memcpy(&lo, p, sizeof(size_t));
 		p += sizeof(size_t);
 		memcpy(STACK_BASE + k * STACK_SIZE + lo, p, STACK_SIZE - lo);
@@ -1568,6 +1571,22 @@ static bool listed(struct klp_patch *patch)
 	return false;
 }
 
+/* nothing is loaded, yet memory the modules' coming allocated is still live, or an ftrace ops registered */
+static int leaked(void)
+{
+	size_t live = 0;
+
+	for (int i = 0; i < S->nmodules; i++)
+		if (S->modules[i].mod->loaded)
+			return 0;
+	for (size_t i = 0; i < M->nallocs; i++)
+		live += M->a[i].live;
+	for (int i = 0; i < MAX_OPS; i++)
+		if (klpmc_ftrace[i])
+			return 1;
+	return live > S->baseline || !list_empty(klpmc_klp_ops());
+}
+
 int klpmc_facts(int *out)
 {
 	int n = S->npatches, ns = S->nsids, *o = out;
@@ -1610,6 +1629,7 @@ int klpmc_facts(int *out)
 		*o++ = loaded;
 		*o++ = loaded && m->patch && m->patch->forced && !listed(m->patch);
 	}
+	*o++ = leaked();
 	return (int)(o - out);
 }
 
@@ -1681,6 +1701,7 @@ int klpmc_init(void)
 {
 	struct segment_query q = { .inside = &klpmc_tasks };
 	struct sigaction sa = { 0 };
+	int ret;
 	stack_t ss;
 
 	if (S)
@@ -1718,7 +1739,10 @@ int klpmc_init(void)
 	klpmc_kernel_kobj.name = "kernel";
 	registry_add(&klpmc_kernel_kobj);
 	klpmc_kernel_kobj.state_in_sysfs = true;
-	return klpmc_klp_init();
+	ret = klpmc_klp_init();
+	for (size_t i = 0; i < M->nallocs; i++)
+		S->baseline += M->a[i].live;
+	return ret;
 }
 
 void klpmc_set_faults(unsigned int kinds)
@@ -1812,4 +1836,22 @@ const char *klpmc_core_data(size_t *len)
 {
 	*len = S->core.len;
 	return S->core.data;
+}
+
+/*
+ * One step from a saved state, in one call: restore it, run the step, and unless the step ended in a
+ * finding, read the facts and the digest of the state it leads to. Returns what klpmc_step returns.
+ */
+int klpmc_run(const char *snap, size_t snaplen, int op, const char *a, const char *b, const char *fail_at,
+	      int *ret, int *facts, unsigned char *digest)
+{
+	int rc;
+
+	klpmc_restore(snap, snaplen);
+	rc = klpmc_step(op, a, b, fail_at, ret);
+	if (!rc) {
+		klpmc_facts(facts);
+		klpmc_digest(digest);
+	}
+	return rc;
 }

@@ -42,6 +42,12 @@ struct work_struct *klpmc_transition_work(void)
 	return &klp_transition_work.work;
 }
 
+/* klp_check_stack()'s buffer: scratch the kernel writes before it reads, no part of the state */
+void klpmc_clear_stack_entries(void)
+{
+	memset(klp_stack_entries, 0, sizeof(klp_stack_entries));
+}
+
 #include "state.c"
 
 #include "shadow.c"
