@@ -1294,12 +1294,15 @@ class Explicit:
 
     def steps(self, stack: Stack, state: State) -> Iterator[tuple[str, tuple[Any, ...], State, Events]]:
         """(action, parameters, successor, calls) for every action and parameters whose guards hold."""
-        for a in self.m.actions:
-            fn = self._fn["a_" + a.name]
-            for params in itertools.product(*(stack.universes[v.sort] for v in a.params)):
-                out = fn(stack, state, *params)
-                if out is not None:
-                    yield a.name, params, out[0], out[1]
+        for name, fn, params in self._calls(stack):
+            out = fn(stack, state, *params)
+            if out is not None:
+                yield name, params, out[0], out[1]
+
+    def _calls(self, stack: Stack) -> list[tuple[str, Callable[..., Any], tuple[Any, ...]]]:
+        """Every action with every choice of parameters on this stack's universe."""
+        return [(a.name, self._fn["a_" + a.name], params) for a in self.m.actions
+                for params in itertools.product(*(stack.universes[v.sort] for v in a.params))]
 
     def run(self, stack: Stack, state: State, action: str, params: tuple[Any, ...]) -> tuple[State, Events] | None:
         out = self._fn["a_" + action](stack, state, *params)
@@ -1321,9 +1324,15 @@ class Explicit:
         init = self.initial(stack)
         states, parent, seen = [init], [(-1, "", ())], {init: 0}
         edges: list[tuple[int, str, tuple[Any, ...], int, Events]] = []
+        calls = self._calls(stack)
         i = 0
         while i < len(states):
-            for action, params, succ, evs in self.steps(stack, states[i]):
+            state = states[i]
+            for action, fn, params in calls:
+                out = fn(stack, state, *params)
+                if out is None:
+                    continue
+                succ, evs = out
                 j = seen.get(succ)
                 if j is None:
                     if len(states) >= max_states:

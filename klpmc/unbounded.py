@@ -223,25 +223,33 @@ def prove_unbounded(bridge: Any, rules: Sequence[str], timeout_ms: int,
     # rules before invariants: a real violation of a rule is what a reviewer asks for
     names.sort(key=lambda n: findings[n].role != "rule")
     settled: set[str] = set()
-    # 1. each rule and invariant against all the others as written: a CTI then most likely shows a real bug
-    for name in names:
-        for q in queries.values():
-            if name not in q.goals:
-                continue
-            flags = [q.flags[n] for n in names if n in q.flags]
-            answer = run.check(q, q.z3_goals[name], flags)
-            if answer == "unsat":
-                continue
-            if answer == "sat":
-                _classify(run, q, run.smallest(q, q.z3_goals[name], flags), findings[name], confirm)
-                if findings[name].verdict == "violated":
+    # 1. each rule and invariant against all the others as written: a CTI then most likely shows a real bug.
+    # In rounds: what a round finds violated is assumed no longer, which can make another CTI real.
+    assumed = list(names)
+    while True:
+        found = False
+        for name in [n for n in names if n not in settled]:
+            for q in queries.values():
+                if name not in q.goals:
+                    continue
+                flags = [q.flags[n] for n in assumed if n in q.flags]
+                answer = run.check(q, q.z3_goals[name], flags)
+                if answer == "unsat":
+                    continue
+                if answer == "sat":
+                    _classify(run, q, run.smallest(q, q.z3_goals[name], flags), findings[name], confirm)
+                    if findings[name].verdict == "violated":
+                        settled.add(name)
+                        found = True
+                        break
+                    _reset(findings[name])      # not reachable here: a later round or phase 2 settles it
+                else:
+                    findings[name].verdict, findings[name].note = "undetermined", _timeout(timeout_ms)
                     settled.add(name)
                     break
-                findings[name].verdict = "holds"    # not reachable here: phase 2 settles it
-            else:
-                findings[name].verdict, findings[name].note = "undetermined", _timeout(timeout_ms)
-                settled.add(name)
-                break
+        if not found:
+            break
+        assumed = [n for n in names if n not in settled or findings[n].verdict != "violated"]
     # 2. Houdini: drop what fails until the rest is inductive (and holds initially)
     open_names = [n for n in names if n not in settled]
     while True:
@@ -273,6 +281,12 @@ def prove_unbounded(bridge: Any, rules: Sequence[str], timeout_ms: int,
         _classify(run, q, run.smallest(q, q.z3_goals[name], flags), f, confirm)
     return Outcome(bridge.source, list(findings.values()), run.queries, run.z3_seconds,
                    time.perf_counter() - t_start, sorted(edges), not epr.has_cycle(edges))
+
+
+def _reset(f: Finding) -> None:
+    """Back to unsettled: what a counterexample that led nowhere left in f goes."""
+    f.verdict, f.note, f.stack, f.action, f.state, f.after = "holds", "", None, None, [], []
+    f.steps, f.model, f.confirmed = None, None, None
 
 
 def _timeout(timeout_ms: int) -> str:
@@ -409,6 +423,9 @@ def format_outcome(o: Outcome, expected: Callable[[str], str]) -> str:
         lines += ["", f"{f.name} ({what}) {f.verdict}: {f.description or f.text.splitlines()[0]}"]
         if f.verdict == "undetermined":
             lines.append(f"  {f.note}")
+            continue
+        if f.role == "invariant" and f.verdict == "violated":
+            lines.append(f"  {f.action} breaks it, {f.note} (--json has the trace)")
             continue
         lines.append(f"  counterexample on {f.stack}: {f.action} from")
         lines += [f"      {x}" for x in f.state]

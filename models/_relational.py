@@ -257,6 +257,67 @@ class Relational:
     def python_model(self, config: Config) -> Any:
         return self.build(config)
 
+    # -- both models' graphs, projected (tests/test_relational.py) ----------------------------------
+    def graph(self, config: Config, rules: Sequence[Any]) -> Graph:
+        """The reachable states and steps of the Python model on a configuration, projected.
+
+        ``rules`` are catalogue properties: each state carries the verdicts of the always-rules, each step
+        those of the step rules. A step that changes nothing projected and runs no state callback (rmmod
+        of a module nobody looks at, an insmod refused with -EBUSY) is left out.
+        """
+        model = self.build(config)
+        patches = [p.name for p in config.patches]
+        sids = sorted({s.id for p in config.patches for s in p.states})
+        always = [r for r in rules if r.kind == "always"]
+        steps = [r for r in rules if r.kind == "step"]
+        states: set[Any] = set()
+        edges: set[Any] = set()
+        init = list(model.init_states())
+        seen, queue = set(init), list(init)
+        proj: dict[Any, Projection] = {}
+        i = 0
+        while i < len(queue):
+            s = queue[i]
+            i += 1
+            ps = proj.get(s) or proj.setdefault(s, self.project_python(s, patches, sids))
+            states.add((ps, tuple(r.predicate(s) for r in always)))
+            for label, t, log in model.next_steps(s):
+                pt = proj.get(t) or proj.setdefault(t, self.project_python(t, patches, sids))
+                evs = self.python_events(log)
+                if pt != ps or evs:
+                    edges.add((ps, str(label), evs, pt, tuple(r.predicate(s, label, log, t) for r in steps)))
+                if t not in seen:
+                    seen.add(t)
+                    queue.append(t)
+        return Graph(frozenset(states), frozenset(edges))
+
+    def relational_graph(self, config: Config, rules: Sequence[Any]) -> Graph:
+        """The same for the relational model on the configuration's stack, its rules of the same names."""
+        ex = self.explicit
+        stack = self.stack_of(config)
+        found = ex.explore(stack)
+        always = [r.name for r in rules if r.kind == "always"]
+        steps = [r.name for r in rules if r.kind == "step"]
+        projected = [self.project(stack, st) for st in found.states]
+        states = frozenset((p, tuple(ex.holds(r, stack, st) for r in always))
+                           for p, st in zip(projected, found.states, strict=True))
+        edges = set()
+        for i, action, params, j, evs in found.edges:
+            ps, pt, ev = projected[i], projected[j], self.events(evs)
+            if pt != ps or ev:
+                pre, post = found.states[i], found.states[j]
+                edges.add((ps, self.label(stack, pre, action, params), ev, pt,
+                           tuple(ex.step_holds(r, action, stack, pre, post, evs) for r in steps)))
+        return Graph(states, frozenset(edges))
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Reachable states and steps, projected, with the rules' verdicts on each."""
+
+    states: frozenset[Any]
+    steps: frozenset[Any]
+
 
 def relational(variant: ModuleType, name: str, build: Any, features: tuple[str, ...]) -> Relational | None:
     """The relational model of a variant, if it has one (``models/<variant>.rml``)."""
