@@ -1573,12 +1573,14 @@ def has_cycle(edges: set[tuple[str, str]]) -> bool:
 class Z3:
     """Declares a model's sorts and relation symbols in a `logic.FOSolver` and translates formulas."""
 
-    def __init__(self, m: Model, timeout_ms: int) -> None:
+    def __init__(self, m: Model, timeout_ms: int, params: Sequence[Var] = ()) -> None:
         self.m = m
         self.s = logic.FOSolver(timeout_ms)
         for sort in m.sorts:
             self.s.declare_sort(sort)
         self.params: dict[Var, Any] = {}
+        for v in params:    # an action's parameters: constants, before any formula names them
+            self.param(v)
 
     def declare(self, symbols: dict[str, tuple[str, ...]]) -> None:
         for name, sorts in symbols.items():

@@ -78,7 +78,7 @@ class _Query:
     def __init__(self, m: epr.Model, action: epr.Action | None, candidates: Sequence[epr.Named],
                  rules: Sequence[str], timeout_ms: int) -> None:
         self.m, self.action = m, action
-        self.z = epr.Z3(m, timeout_ms)
+        self.z = epr.Z3(m, timeout_ms, action.params if action is not None else ())
         if action is None:      # the initial state
             first = epr.versioned(m, "0")
             symbols = {r: m.relations[r] for r in m.constants}
@@ -90,8 +90,6 @@ class _Query:
             prog = epr.encode(m, action)
             symbols, formulas = prog.symbols, list(prog.formulas)
             self.first, self.last = prog.first, prog.last
-            for v in action.params:
-                self.z.param(v)
         self.symbols = symbols
         extra: list[epr.F] = []
         self.assumed = [epr.at(m, a.formula, self.first, extra=extra, symbols=symbols) for a in m.axioms]
