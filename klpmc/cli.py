@@ -279,12 +279,21 @@ def _sanity(mdef: ModelDef, name: str, model: Any, props: list[Property], timeou
 def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | None, properties: tuple[str, ...],
               methods: tuple[str, ...], timeout: float, max_depth: int | None, k_max: int, vacuity: bool,
               safety: bool, unbounded: bool, as_json: bool) -> int:
-    """Prove MODEL's properties with z3 over the relation read off the model code; exit 1 if unexpected.
+    """Prove MODEL's properties with z3: for every stack (--unbounded), or on what check enumerates.
 
-    Verdicts: proved (by an invariant learnt from the reachable states, by k-induction, or by Spacer with
-    the invariant it found), violated or reachable (BMC, with a trace replayed through the model),
-    undetermined (no answer within the bounds and timeouts). The expected column is the manifest's, as
-    for check.
+    With --unbounded: the state rules of properties/states.rml on the model's first-order form
+    (models/MODEL.rml, for refcount, v1, poc), with the invariants written there, for any number of patches
+    and states. Verdicts: holds for every stack (rules and invariants inductive, checked by z3 in EPR),
+    violated (a counterexample whose stack reaches a violation; its shortest run replayed in the Python
+    model), not proved (a counterexample no run reaches: add an invariant that excludes the state shown).
+
+    Without it: a cross-check of the property encoding on the preset, configuration or scope, over the
+    relation read off the states the BFS visits, so it covers exactly what check enumerates, at many times
+    check's cost. Verdicts: proved (by an invariant learnt from the reachable states, by k-induction, or by
+    Spacer with the invariant it found), violated or reachable (BMC, with a trace replayed through the
+    model), undetermined (no answer within the bounds and timeouts).
+
+    The expected column is the manifest's, as for check; exit 1 if a verdict is not the expected one.
     """
     from .prove import METHODS, prove
     from .symbolic import supports
