@@ -1579,6 +1579,7 @@ class Z3:
         for sort in m.sorts:
             self.s.declare_sort(sort)
         self.params: dict[Var, Any] = {}
+        self._bound: dict[Var, Any] = {}
         for v in params:    # an action's parameters: constants, before any formula names them
             self.param(v)
 
@@ -1586,15 +1587,23 @@ class Z3:
         for name, sorts in symbols.items():
             self.s.declare(name, sorts)
 
+    @staticmethod
+    def param_name(v: Var) -> str:
+        return f"{v.name}!"
+
     def param(self, v: Var) -> Any:
         if v not in self.params:
-            self.params[v] = self.s.const(f"{v.name}!{v.uid}", v.sort)
+            self.params[v] = self.s.const(self.param_name(v), v.sort)
         return self.params[v]
 
     def term(self, v: Var) -> Any:
+        """A parameter's constant, or a bound variable named by its order here (not by a global counter:
+        z3's answers depend on names, and a run's should not depend on what ran before it)."""
         if v in self.params:
             return self.params[v]
-        return self.s.const(f"{v.name}.{v.uid}", v.sort)
+        if v not in self._bound:
+            self._bound[v] = self.s.const(f"{v.name}.{len(self._bound)}", v.sort)
+        return self._bound[v]
 
     def formula(self, f: F) -> Any:
         if isinstance(f, Const):

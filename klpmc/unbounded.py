@@ -183,7 +183,7 @@ class _Run:
         answer = s.check([*assumptions, *off])
         assert answer == "sat", answer
         rels = [*self.m.constants, *q.first.values()]
-        consts = [(f"{v.name}!{v.uid}", v.sort) for v in (q.action.params if q.action else ())]
+        consts = [(q.z.param_name(v), v.sort) for v in (q.action.params if q.action else ())]
         model = s.model(rels, consts)
         s.pop()
         s.pop()
@@ -325,7 +325,7 @@ def _classify(run: _Run, q: _Query, model: Any, f: Finding, confirm: Callable[[s
         f.action = "(the initial state)"
         post = pre
     else:
-        params = tuple(rename[model.constants[f"{v.name}!{v.uid}"]] for v in q.action.params)
+        params = tuple(rename[model.constants[q.z.param_name(v)]] for v in q.action.params)
         step = ex.run(stack, pre, q.action.name, params)
         if step is None:
             raise AssertionError(f"z3's counterexample to {f.name}: {q.action.name}{params} is not enabled "

@@ -36,6 +36,19 @@ def verdicts(o: Outcome) -> dict[str, str]:
     return {f.name: f.verdict for f in o.rules()}
 
 
+def shape(stack: str | None) -> tuple[object, ...]:
+    """A stack's name up to the names of its patches: the sorted patches (replace, states), then the options."""
+    assert stack is not None
+    patches = sorted(re.findall(r"P\d+(r?)\{([\d,]*)\}", stack))
+    return (*patches, stack.partition("(")[2])
+
+
+def renamed(labels: list[str]) -> list[str]:
+    """Labels with the patches named A, B, ... in the order they first appear."""
+    names: dict[str, str] = {}
+    return [re.sub(r"P\d+", lambda m: names.setdefault(m.group(), "ABCDEFGH"[len(names)]), x) for x in labels]
+
+
 def finding(o: Outcome, name: str):
     return next(f for f in o.findings if f.name == name)
 
@@ -52,14 +65,15 @@ def test_v1_bugs_replay_in_the_python_model() -> None:
     assert verdicts(o) == {**dict.fromkeys(RULES, "violated"), "setup-only-when-new": "holds"}
     assert all(f.confirmed for f in o.rules() if f.verdict == "violated")
     lifecycle = finding(o, "state-lifecycle")     # a reversed disable of an older replace (models/v1.py)
-    assert lifecycle.stack == "P1r{} P2{1} (reverse)"
-    assert [str(s.label) for s in lifecycle.steps] == [
-        "klp_enable_patch(P1)", "klp_try_complete_transition()", "klp_enable_patch(P2)",
-        "klp_try_complete_transition()", "enabled_store(P1, 0)", "enabled_store(P1, 1)",
+    assert shape(lifecycle.stack) == shape("P1r{} P2{1} (reverse)")
+    assert renamed([str(s.label) for s in lifecycle.steps]) == [
+        "klp_enable_patch(A)", "klp_try_complete_transition()", "klp_enable_patch(B)",
+        "klp_try_complete_transition()", "enabled_store(A, 0)", "enabled_store(A, 1)",
         "klp_try_complete_transition()"]
-    assert "P2: post_unpatch_callback: state 1" in lifecycle.steps[-1].log
+    assert any(re.fullmatch(r"P\d: post_unpatch_callback: state 1", str(x)) for x in lifecycle.steps[-1].log)
     leak = finding(o, "released-on-leave")        # two replaced patches share a state the replace drops
-    assert leak.stack == "P1r{1} P2{1} P3r{}" and len(leak.steps) == 6
+    assert shape(leak.stack) in {shape("P1r{1} P2{1} P3r{}"), shape("P1{1} P2{1} P3r{}")}
+    assert len(leak.steps) == 6
 
 
 def test_poc_bugs_replay_in_the_python_model() -> None:
@@ -70,7 +84,7 @@ def test_poc_bugs_replay_in_the_python_model() -> None:
     assert [str(s.label) for s in double.steps] == ["klp_enable_patch(P1, fail=setup:P1:2)"]
     assert [x for x in double.steps[0].log if "release_callback" in str(x)] == [
         "P1: release_callback: state 1", "P1: release_callback: state 1"]
-    assert finding(o, "release-only-when-gone").stack == "P1r{} P2{1} (reverse)"
+    assert shape(finding(o, "release-only-when-gone").stack) == shape("P1r{} P2{1} (reverse)")
     assert all(f.confirmed for f in o.rules() if f.verdict == "violated")
 
 
