@@ -9,6 +9,7 @@ Artifacts under ``--out DIR`` are `klpmc.artifacts`'s.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,7 +225,7 @@ def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
 
 SHOWN = 12     # clauses of a learnt invariant printed in the text report
 # a clause over a token (a number for the rest of the state) tells a reader nothing: not listed in text
-TOKEN_FIELD = re.compile(r"(?<![\w.])(rest\.\w+|shadows|mod\[[^\]]*\])\s*=")
+TOKEN_FIELD = re.compile(r"(?<![\w.])(rest\.\w+|shadows|mem|mod\[[^\]]*\])\s*=")
 
 
 def format_proofs(model_name: str, source: str, config_name: str, info: dict[str, Any],

@@ -379,14 +379,16 @@ def _classify(run: _Run, q: _Query, model: Any, f: Finding, confirm: Callable[[s
               + (" (the counterexample's stack with one patch more)" if grown else ""))
     prop = confirm(f.name) if confirm is not None and f.role == "rule" else None
     if prop is not None:
+        bind = getattr(pmodel, "predicate", None)     # a rule over views: the model evaluates it
+        predicate = bind(prop) if bind is not None else prop.predicate
         init = next(iter(pmodel.init_states()))
         trace = Trace(init, tuple(f.steps))
         if prop.kind == "always":
-            f.confirmed = not prop.predicate(trace.last)
+            f.confirmed = not predicate(trace.last)
         else:
             before = f.steps[-2].state if len(f.steps) > 1 else init
             last = f.steps[-1]
-            f.confirmed = not prop.predicate(before, last.label, last.log, last.state)
+            f.confirmed = not predicate(before, last.label, last.log, last.state)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -474,10 +476,13 @@ def outcome_json(o: Outcome, expected: Callable[[str], str], model_name: str) ->
 # --------------------------------------------------------------------------------------------------
 
 def relational_of(mdef: Any) -> Any:
-    """The model's relational form, through the hook of the model it builds; None if it has none."""
+    """The model's relational form with the catalogue's first-order rules, through the hook of the model
+    it builds; None if it has none."""
+    from klpmc import registry
+
     built = mdef.build(mdef.presets[mdef.default_preset].config)
     hook = getattr(built, "relational", None)
-    return hook() if hook is not None else None
+    return hook(registry.first_order_rules()) if hook is not None else None
 
 
 def expected_unbounded(mdef: Any, name: str) -> str:

@@ -4,10 +4,11 @@
 every stack; this module is what ties it to the Python model of the same semantics:
 
 - a configuration as a stack (the constant relations), and a stack z3 found as a configuration;
-- a Python state, read through `KView`, and a relational state, as the same projection: klp_patches in
-  order, enabled, forced, the transition and its target, the phase of each state id, which livepatch
-  modules are loaded and pinned. Left out of it: per-object callbacks, target modules, shadow variables,
-  tasks, and the relational model's own bookkeeping (pre_patch_succeeded, the static flag, gone modules);
+- a Python state, read through the view the rules read (`model.view`), and a relational state, as the same
+  projection: klp_patches in order, enabled, forced, the transition and its target, the phase of each state
+  id, which livepatch modules are loaded and pinned. Left out of it: per-object callbacks, target modules,
+  shadow variables, tasks, and the relational model's own bookkeeping (pre_patch_succeeded, the static
+  flag, gone modules);
 - a relational step as the label the Python model gives the same step, and both steps' state callbacks
   in the order they ran (setup/pre_patch ... by position, a failing setup apart), so that a path found in
   the relational model replays in the Python one (`klpmc.engine.replay`).
@@ -35,18 +36,10 @@ Projection = tuple[Any, ...]
 Event = tuple[str, str, int]
 
 
-def rules_path() -> Path:
-    """properties/states.rml, in a checkout or installed (klpmc.properties)."""
-    import klpmc.properties as props
-
-    return Path(props.__file__).resolve().parent / "states.rml"
-
-
 @functools.cache
-def load(path: str) -> tuple[epr.Model, epr.Explicit]:
-    """A relational model with the rules, parsed and compiled once."""
-    model = epr.parse([(Path(path).name, Path(path).read_text(encoding="utf-8")),
-                       ("properties/states.rml", rules_path().read_text(encoding="utf-8"))])
+def load(path: str, rules: tuple[str, str]) -> tuple[epr.Model, epr.Explicit]:
+    """A relational model with the rules (their source name and text), parsed and compiled once."""
+    model = epr.parse([(Path(path).name, Path(path).read_text(encoding="utf-8")), rules])
     return model, epr.Explicit(model)
 
 
@@ -62,6 +55,7 @@ class Relational:
 
     name: str
     path: Path
+    rules: tuple[str, str]      # the rules in first-order form: source name, text (the registry reads them)
     build: Any                  # config -> the Python model (ModelDef.build)
     object_callbacks: bool      # the variant has per-object callbacks (a pre_patch fault fails late)
     # constants a smaller counterexample does without (each tried empty, in this order)
@@ -75,15 +69,15 @@ class Relational:
         """What the proof is about, in one line."""
         m = self.model
         return (f"{self.name}: relational model models/{self.path.name} ({len(m.actions)} actions over "
-                f"{len(m.mutable)} relations), rules of properties/states.rml, for every stack of patches")
+                f"{len(m.mutable)} relations), rules of {self.rules[0]}, for every stack of patches")
 
     @property
     def model(self) -> epr.Model:
-        return load(str(self.path))[0]
+        return load(str(self.path), self.rules)[0]
 
     @property
     def explicit(self) -> epr.Explicit:
-        return load(str(self.path))[1]
+        return load(str(self.path), self.rules)[1]
 
     # -- stacks and configurations ------------------------------------------------------------------
     def stack_of(self, config: Config) -> epr.Stack:
@@ -181,14 +175,16 @@ class Relational:
                 ex.value(state, "loaded"), ex.value(state, "pinned"))
 
     @staticmethod
-    def project_python(s: Any, patches: Sequence[str], sids: Sequence[int]) -> Projection:
-        """A Python model state, read through KView, as the fields both models have."""
-        from klpmc.properties._view import KView
-
-        v = KView.of(s)
-        order = tuple(v.patch_names())
+    def project_python(model: Any, s: Any, patches: Sequence[str], sids: Sequence[int]) -> Projection:
+        """A Python model state, read through the view the rules read (``model.view``), as the fields both
+        models have."""
+        v = model.view(s)
+        pos = {p: v.pos(p) for p in patches}
+        order = tuple(sorted((p for p in patches if pos[p] >= 0), key=pos.__getitem__))
+        trans = v.transition
         return (order, frozenset(p for p in order if v.enabled(p)), frozenset(p for p in order if v.forced(p)),
-                v.transition, v.target, tuple(v.wstate(sid) for sid in sids),
+                None if trans == v.NOPATCH else v.sig.patches[trans], v.target,
+                tuple(v.wstate(sid) for sid in sids),
                 frozenset(p for p in patches if v.loaded(p)), frozenset(p for p in patches if v.pinned(p)))
 
     @staticmethod
@@ -268,8 +264,8 @@ class Relational:
         model = self.build(config)
         patches = [p.name for p in config.patches]
         sids = sorted({s.id for p in config.patches for s in p.states})
-        always = [r for r in rules if r.kind == "always"]
-        steps = [r for r in rules if r.kind == "step"]
+        always = [model.predicate(r) for r in rules if r.kind == "always"]
+        steps = [model.predicate(r) for r in rules if r.kind == "step"]
         states: set[Any] = set()
         edges: set[Any] = set()
         init = list(model.init_states())
@@ -279,13 +275,13 @@ class Relational:
         while i < len(queue):
             s = queue[i]
             i += 1
-            ps = proj.get(s) or proj.setdefault(s, self.project_python(s, patches, sids))
-            states.add((ps, tuple(r.predicate(s) for r in always)))
+            ps = proj.get(s) or proj.setdefault(s, self.project_python(model, s, patches, sids))
+            states.add((ps, tuple(r(s) for r in always)))
             for label, t, log in model.next_steps(s):
-                pt = proj.get(t) or proj.setdefault(t, self.project_python(t, patches, sids))
+                pt = proj.get(t) or proj.setdefault(t, self.project_python(model, t, patches, sids))
                 evs = self.python_events(log)
                 if pt != ps or evs:
-                    edges.add((ps, str(label), evs, pt, tuple(r.predicate(s, label, log, t) for r in steps)))
+                    edges.add((ps, str(label), evs, pt, tuple(r(s, label, log, t) for r in steps)))
                 if t not in seen:
                     seen.add(t)
                     queue.append(t)
@@ -319,9 +315,10 @@ class Graph:
     steps: frozenset[Any]
 
 
-def relational(variant: ModuleType, name: str, build: Any, features: tuple[str, ...]) -> Relational | None:
-    """The relational model of a variant, if it has one (``models/<variant>.rml``)."""
+def relational(variant: ModuleType, name: str, build: Any, features: tuple[str, ...],
+               rules: tuple[str, str]) -> Relational | None:
+    """The relational model of a variant, if it has one (``models/<variant>.rml``), with ``rules``."""
     path = path_of(variant)
     if path is None:
         return None
-    return Relational(name, path, build, "object_callbacks" in features)
+    return Relational(name, path, rules, build, "object_callbacks" in features)

@@ -16,6 +16,7 @@ from klpmc.models._config import Config, PatchConfig, StateConfig
 
 from klpmc import epr, registry
 from klpmc.logic import AND, NOT, any_of
+from klpmc.unbounded import relational_of
 
 TOY = """
 sort node
@@ -161,7 +162,7 @@ def _literals(z: epr.Z3, consts: dict[tuple[str, Any], Any], stack: epr.Stack, s
 
 def _twin(name: str, config: Config, every: int) -> int:
     mdef = registry.get_model(name)
-    rel = mdef.build(mdef.presets[mdef.default_preset].config).relational()
+    rel = relational_of(mdef)
     m, ex = rel.model, rel.explicit
     stack = rel.stack_of(config)
     states = ex.explore(stack).states[::every]

@@ -16,7 +16,7 @@ import pytest
 from klpmc.models._relational import Relational
 
 from klpmc import cli, registry
-from klpmc.unbounded import Outcome, prove_unbounded
+from klpmc.unbounded import Outcome, prove_unbounded, relational_of
 
 RULES = ("released-on-leave", "set-up-while-held", "setup-only-when-new", "release-only-when-gone",
          "state-lifecycle", "release-after-setup")
@@ -24,7 +24,7 @@ RULES = ("released-on-leave", "set-up-while-held", "setup-only-when-new", "relea
 
 def relational(name: str) -> Relational:
     mdef = registry.get_model(name)
-    return mdef.build(mdef.presets[mdef.default_preset].config).relational()
+    return relational_of(mdef)
 
 
 @functools.cache
@@ -95,7 +95,7 @@ def test_a_missing_invariant_is_named_with_the_state_it_lets_through(tmp_path: P
     weak = text.replace(line, "").replace("    phase(s) = disabled\n", "", 1)
     path = tmp_path / "refcount.rml"
     path.write_text(weak, encoding="utf-8")
-    o = prove_unbounded(Relational("refcount", path, base.build, False), RULES, 60_000)
+    o = prove_unbounded(Relational("refcount", path, base.rules, base.build, False), RULES, 60_000)
     unproved = [f for f in o.findings if f.verdict == "not proved"]
     assert unproved and not [f for f in o.findings if f.verdict == "violated"]
     f = unproved[0]
