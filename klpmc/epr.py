@@ -1131,11 +1131,6 @@ class Stack:
     universes: dict[str, tuple[Any, ...]]
     constants: dict[str, Any]       # frozenset of tuples (arity >= 2), of elements (1), or a bool (0)
 
-    def key(self) -> Any:
-        return (tuple(sorted((s, u) for s, u in self.universes.items())),
-                tuple(sorted((k, v if isinstance(v, bool) else tuple(sorted(v, key=repr)))
-                             for k, v in self.constants.items())))
-
 
 State = tuple[Any, ...]
 Events = list[tuple[str, tuple[tuple[Any, ...], ...]]]   # per call, in order: (event, the tuples it ran for)

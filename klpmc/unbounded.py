@@ -181,10 +181,11 @@ class _Run:
             if answer == "sat":
                 off.append(lit)
         answer = s.check([*assumptions, *off])
-        assert answer == "sat", answer
-        rels = [*self.m.constants, *q.first.values()]
-        consts = [(q.z.param_name(v), v.sort) for v in (q.action.params if q.action else ())]
-        model = s.model(rels, consts)
+        model = None
+        if answer == "sat":     # else z3 ran out of time on the way: the caller says undetermined
+            rels = [*self.m.constants, *q.first.values()]
+            consts = [(q.z.param_name(v), v.sort) for v in (q.action.params if q.action else ())]
+            model = s.model(rels, consts)
         s.pop()
         s.pop()
         return model
@@ -234,8 +235,9 @@ def prove_unbounded(bridge: Any, rules: Sequence[str], timeout_ms: int,
                 answer = run.check(q, q.z3_goals[name], flags)
                 if answer == "unsat":
                     continue
-                if answer == "sat":
-                    _classify(run, q, run.smallest(q, q.z3_goals[name], flags), findings[name], confirm)
+                model = run.smallest(q, q.z3_goals[name], flags) if answer == "sat" else None
+                if model is not None:
+                    _classify(run, q, model, findings[name], confirm)
                     if findings[name].verdict == "violated":
                         settled.add(name)
                         found = True
@@ -276,7 +278,11 @@ def prove_unbounded(bridge: Any, rules: Sequence[str], timeout_ms: int,
             f.verdict, f.note = "undetermined", _timeout(timeout_ms)
             continue
         q = queries[key]
-        _classify(run, q, run.smallest(q, q.z3_goals[name], flags), f, confirm)
+        model = run.smallest(q, q.z3_goals[name], flags)
+        if model is None:
+            f.verdict, f.note = "undetermined", _timeout(timeout_ms)
+            continue
+        _classify(run, q, model, f, confirm)
     return Outcome(bridge.source, list(findings.values()), run.queries, run.z3_seconds,
                    time.perf_counter() - t_start, sorted(edges), not epr.has_cycle(edges))
 
