@@ -293,21 +293,41 @@ def _sanity(mdef: ModelDef, name: str, model: Any, props: list[Property], timeou
 @click.option("--vacuity", is_flag=True, help="First ask z3 whether each property can fail and can hold at all.")
 @click.option("--safety", is_flag=True,
               help="Only the always and step properties (a reachable goal needs a BMC trace, slow on a large scope).")
+@click.option("--unbounded", is_flag=True,
+              help="Prove the rules for every stack, any number of patches and states, on the model's first-order "
+                   "form (models/MODEL.rml) with its invariants; a counterexample is replayed in the Python model.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def prove_cmd(model: str, preset: str | None, config: Path | None, scope: str | None, properties: tuple[str, ...],
               methods: tuple[str, ...], timeout: float, max_depth: int | None, k_max: int, vacuity: bool,
-              safety: bool, as_json: bool) -> int:
-    """Prove MODEL's properties with z3 over the relation read off the model code; exit 1 if unexpected.
+              safety: bool, unbounded: bool, as_json: bool) -> int:
+    """Prove MODEL's properties with z3: for every stack (--unbounded), or on what check enumerates.
 
-    Verdicts: proved (by an invariant learnt from the reachable states, by k-induction, or by Spacer with
-    the invariant it found), violated or reachable (BMC, with a trace replayed through the model),
-    undetermined (no answer within the bounds and timeouts). The expected column is the manifest's, as
-    for check.
+    With --unbounded: the state rules of properties/states.rml on the model's first-order form
+    (models/MODEL.rml, for refcount, v1, poc), with the invariants written there, for any number of patches
+    and states. Verdicts: holds for every stack (rules and invariants inductive, checked by z3 in EPR),
+    violated (a counterexample whose stack reaches a violation; its shortest run replayed in the Python
+    model), not proved (a counterexample no run reaches: add an invariant that excludes the state shown).
+
+    Without it: a cross-check of the property encoding on the preset, configuration or scope, over the
+    relation read off the states the BFS visits, so it covers exactly what check enumerates, at many times
+    check's cost. Verdicts: proved (by an invariant learnt from the reachable states, by k-induction, or by
+    Spacer with the invariant it found), violated or reachable (BMC, with a trace replayed through the
+    model), undetermined (no answer within the bounds and timeouts).
+
+    The expected column is the manifest's, as for check; exit 1 if a verdict is not the expected one.
     """
     from .prove import METHODS, prove
     from .symbolic import supports
 
     mdef = registry.get_model(model)
+    if unbounded:
+        given = [o for o, v in (("--preset", preset), ("--config", config), ("--scope", scope), ("--method", methods),
+                                ("--max-depth", max_depth), ("--vacuity", vacuity), ("--safety", safety)) if v]
+        if given:
+            raise InputError(f"--unbounded covers every stack and uses no {given[0]}; drop it")
+        from .unbounded import prove_command
+
+        return prove_command(mdef, properties, int(timeout * 1000), as_json)
     source, configs = _configs(mdef, preset, config, scope)
     props = [p for p in registry.select_properties(mdef, properties) if not safety or p.kind != "sometimes"]
     if not props:

@@ -10,7 +10,8 @@ states and objects exist), which is concrete in both views.
 
 This is the only module of klpmc that imports z3, and it imports it on first symbolic use only, so a BFS
 run never pays for it. `vacuity` is the sanity check that uses the formulas: a rule that no state can
-violate, or that every state violates, is reported before a run.
+violate, or that every state violates, is reported before a run. `FOSolver` is z3 over uninterpreted sorts
+and relations, for the first-order models of `klpmc.epr` (``klpmc prove --unbounded``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from typing import Any
 __all__ = [
     "AND",
     "IF",
+    "IFF",
     "IMPLIES",
     "NOT",
     "OR",
     "Domain",
+    "FOModel",
+    "FOSolver",
     "SatCheck",
     "Term",
     "all_of",
@@ -326,6 +330,17 @@ def IMPLIES(a: Any, b: Any) -> Any:
     return (not a) or bool(b)
 
 
+def IFF(a: Any, b: Any) -> Any:
+    """a if and only if b."""
+    if not is_symbolic(a) and not is_symbolic(b):
+        return bool(a) == bool(b)
+    if not is_symbolic(a):
+        return _bool(b) if a else NOT(b)
+    if not is_symbolic(b):
+        return _bool(a) if b else NOT(a)
+    return _bool(a) == _bool(b)
+
+
 def given(cond: Any, then: Callable[[], Any]) -> Any:
     """IMPLIES(cond, then()), with ``then`` not evaluated when cond is concretely false (the BFS path)."""
     if not is_symbolic(cond):
@@ -478,3 +493,123 @@ def vacuity(formula: Any, domain: Domain, timeout_ms: int = 5000) -> SatCheck:
     if model is not None:
         witness = {str(d): model[d].as_long() for d in model.decls()}
     return SatCheck(can_hold, can_fail, witness)
+
+
+# -- first-order queries over uninterpreted sorts (klpmc.epr) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class FOModel:
+    """A finite model z3 found: the elements of each sort and the true tuples of each relation asked for."""
+
+    universes: dict[str, tuple[str, ...]]
+    relations: dict[str, frozenset[tuple[str, ...]]]     # a nullary relation is true when it holds ()
+    constants: dict[str, str]                            # constant name -> its element
+
+
+class FOSolver:
+    """z3 over uninterpreted sorts and relations (Bool-valued functions): the queries of `klpmc.epr`.
+
+    Formulas are built with the connectives above (AND, OR, NOT, IMPLIES, IFF) and `app`, `eq`, `forall`,
+    `exists` here; terms are constants of a declared sort. Nothing here knows what the relations mean.
+    """
+
+    def __init__(self, timeout_ms: int) -> None:
+        z3 = z3_module()
+        self._s = z3.Solver()
+        self._s.set("timeout", max(1, timeout_ms))
+        self._sorts: dict[str, Any] = {}
+        self._rels: dict[str, Any] = {}
+        self._arity: dict[str, tuple[str, ...]] = {}
+        self._consts: dict[tuple[str, str], Any] = {}
+
+    def declare_sort(self, name: str) -> None:
+        if name not in self._sorts:
+            self._sorts[name] = _z3.DeclareSort(name)
+
+    def declare(self, name: str, sorts: Sequence[str]) -> None:
+        """A relation over ``sorts`` (a Bool constant when there are none); declaring it again is a no-op."""
+        if name in self._rels:
+            return
+        z3 = _z3
+        self._arity[name] = tuple(sorts)
+        if sorts:
+            self._rels[name] = z3.Function(name, *(self._sorts[s] for s in sorts), z3.BoolSort())
+        else:
+            self._rels[name] = z3.Bool(name)
+
+    def const(self, name: str, sort: str) -> Any:
+        """The constant ``name`` of ``sort`` (also what `forall` and `exists` bind)."""
+        key = (name, sort)
+        if key not in self._consts:
+            self._consts[key] = _z3.Const(name, self._sorts[sort])
+        return self._consts[key]
+
+    def app(self, name: str, args: Sequence[Any]) -> Any:
+        rel = self._rels[name]
+        return rel(*args) if args else rel
+
+    @staticmethod
+    def eq(a: Any, b: Any) -> Any:
+        return a == b
+
+    @staticmethod
+    def forall(bound: Sequence[Any], body: Any) -> Any:
+        body = _bool(body) if is_symbolic(body) else _z3.BoolVal(bool(body))
+        return _z3.ForAll(list(bound), body) if bound else body
+
+    @staticmethod
+    def exists(bound: Sequence[Any], body: Any) -> Any:
+        body = _bool(body) if is_symbolic(body) else _z3.BoolVal(bool(body))
+        return _z3.Exists(list(bound), body) if bound else body
+
+    def indicator(self, name: str) -> Any:
+        """A fresh Bool to guard an assertion with, and pass to `check` as an assumption."""
+        return _z3.Bool(name)
+
+    def add(self, formula: Any) -> None:
+        self._s.add(_bool(formula) if is_symbolic(formula) else _z3.BoolVal(bool(formula)))
+
+    def push(self) -> None:
+        self._s.push()
+
+    def pop(self) -> None:
+        self._s.pop()
+
+    def at_most(self, sort: str, n: int) -> None:
+        """The sort has at most n elements (for the smallest model; call between push and pop)."""
+        z3 = _z3
+        elems = [z3.Const(f"{sort}!card{i}", self._sorts[sort]) for i in range(max(1, n))]
+        x = z3.Const(f"{sort}!x", self._sorts[sort])
+        self._s.add(z3.ForAll([x], z3.Or(*[x == e for e in elems])))
+
+    def check(self, assumptions: Sequence[Any] = ()) -> str:
+        """'sat', 'unsat' or 'unknown' (no answer within the timeout)."""
+        return str(self._s.check(*assumptions))
+
+    def model(self, relations: Sequence[str], constants: Sequence[tuple[str, str]]) -> FOModel:
+        """The last sat answer: each sort's elements, the true tuples of ``relations``, the constants' values."""
+        z3 = _z3
+        m = self._s.model()
+        universes: dict[str, tuple[Any, ...]] = {}
+        for name, sort in self._sorts.items():
+            universes[name] = tuple(m.get_universe(sort) or ())
+        out: dict[str, frozenset[tuple[str, ...]]] = {}
+        for name in relations:
+            sorts = self._arity[name]
+            rel = self._rels[name]
+            true: set[tuple[str, ...]] = set()
+            for args in _product([universes[s] for s in sorts]):
+                value = m.eval(rel(*args) if args else rel, model_completion=True)
+                if z3.is_true(value):
+                    true.add(tuple(str(a) for a in args))
+            out[name] = frozenset(true)
+        consts = {name: str(m.eval(self.const(name, sort), model_completion=True)) for name, sort in constants}
+        return FOModel({k: tuple(str(e) for e in v) for k, v in universes.items()}, out, consts)
+
+
+def _product(pools: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = [()]
+    for pool in pools:
+        out = [(*t, x) for t in out for x in pool]
+    return out

@@ -9,6 +9,7 @@ Artifacts under ``--out DIR`` are `klpmc.artifacts`'s.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -223,6 +224,8 @@ def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
 
 
 SHOWN = 12     # clauses of a learnt invariant printed in the text report
+# a clause over a token (a number for the rest of the state) tells a reader nothing: not listed in text
+TOKEN_FIELD = re.compile(r"(?<![\w.])(rest\.\w+|shadows|mem|mod\[[^\]]*\])\s*=")
 
 
 def format_proofs(model_name: str, source: str, config_name: str, info: dict[str, Any],
@@ -254,12 +257,17 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
     learnt = [p for p, _, _ in rows if p.method == "invariant" and p.invariant is not None]
     if learnt:      # one invariant proves them all
         clauses = (learnt[-1].invariant or "").splitlines()
+        named = [c for c in clauses if not TOKEN_FIELD.search(c)]
         needed = [f"{p.prop.name} ({p.note.split()[0]})" for p in learnt if not p.note.startswith("no clause")]
         lines += ["", f"inductive invariant learnt from the reachable states and checked by z3; it proves "
                       f"{len(learnt)} properties; clauses came from counterexamples to "
-                      f"{', '.join(needed) if needed else 'none of them'}:",
-                  *("    " + x for x in clauses[:SHOWN])]
-        if len(clauses) > SHOWN:
-            lines.append(f"    ... and {len(clauses) - SHOWN} more clauses (--json lists them all)")
+                      f"{', '.join(needed) if needed else 'none of them'}; "
+                      f"{len(named)} of its {len(clauses)} clauses read only named fields:",
+                  *("    " + x for x in named[:SHOWN])]
+        more, tokens = max(0, len(named) - SHOWN), len(clauses) - len(named)
+        if more or tokens:
+            parts = [f"{more} more over named fields"] * bool(more) + \
+                [f"{tokens} over tokens that number the rest of the state"] * bool(tokens)
+            lines.append(f"    ... and {', '.join(parts)} (--json lists them all)")
     lines += ["", f"{info['seconds']:.2f} s in all"]
     return "\n".join(lines)

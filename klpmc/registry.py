@@ -42,6 +42,7 @@ __all__ = [
     "all_models",
     "broken_modules",
     "catalogue",
+    "first_order_rules",
     "get_model",
     "load_toml",
     "properties_of",
@@ -185,6 +186,16 @@ def catalogue() -> dict[str, Property]:
             raise InputError(f"{PROPERTIES_PACKAGE}.CATALOGUE has two properties named {p.name!r}")
         props[p.name] = p
     return props
+
+
+def first_order_rules() -> tuple[str, str]:
+    """The catalogue's rules in first-order form (properties/states.rml, for prove --unbounded): name, text."""
+    map_source_checkout()
+    pkg = importlib.import_module(PROPERTIES_PACKAGE)
+    path = Path(pkg.__file__ or "").parent / "states.rml"
+    if not path.exists():
+        raise InputError(f"{PROPERTIES_PACKAGE} has no states.rml: the rules have no first-order form here")
+    return "properties/states.rml", path.read_text(encoding="utf-8")
 
 
 def properties_of(model: ModelDef) -> tuple[str, ...]:

@@ -336,6 +336,14 @@ class KlpModel:
         rels = [extract(m, sig, Disabled, name=n, finish=False) for m, n in zip(models, names, strict=True)]
         return merge(rels, self.tokens_used())
 
+    def relational(self, rules: tuple[str, str]) -> Any:
+        """The variant's first-order model (models/<variant>.rml) with ``rules`` (source name, text) for
+        prove --unbounded, or None."""
+        from ._relational import relational
+
+        return relational(self.v, self.v.MODEL.name, lambda c: KlpModel(self.v, c, self.features), self.features,
+                          rules)
+
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)
 

@@ -129,8 +129,9 @@ def test_a_tree_without_the_core_is_one_line(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_no_gcc_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from klpmc.model import InputError
     from klpmc.models._kbuild import build_core, open_tree
+
+    from klpmc.model import InputError
 
     tree = open_tree(None)
     monkeypatch.setenv("PATH", str(tmp_path))
