@@ -79,6 +79,12 @@ class Config:
         return f"{self.module_dir}{name}.ko"
 
 
+def patched_function(obj: str) -> str:
+    """The function a configuration's patch patches in an object: /proc/cmdline's show function in vmlinux
+    (as the selftests' test_klp_livepatch), ``<module>_func`` in a target module (its generated source)."""
+    return "cmdline_proc_show" if obj == VMLINUX else f"{obj}_func"
+
+
 @cache
 def _spec_of(config: Config, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
     if config.fixtures is not None:
@@ -90,7 +96,7 @@ def _spec_of(config: Config, name: str, params: tuple[tuple[str, Any], ...]) -> 
             return PatchSpec(
                 name=p.name,
                 replace=p.replace,
-                objs=tuple(ObjSpec(o, (f"{o}_func",), OBJECT_CALLBACKS) for o in p.objects),
+                objs=tuple(ObjSpec(o, (patched_function(o),), OBJECT_CALLBACKS) for o in p.objects),
                 states=tuple(StateSpec(s.id, s.version, s.block_disable, s.is_shadow, cbs) for s in p.states),
                 fixture=GENERIC,
                 replace_set=p.replace_set,

@@ -7,8 +7,9 @@ module parameter ``fail`` names it: ``insmod P1.ko fail=pre_patch:vmlinux``). Th
 generic module of the Python models prints (`models._fixtures.Generic`, ``GenericTarget``): a callback
 its name and its object, a target module its init and exit.
 
-Each livepatch patches one function per object: ``vmlinux_func`` in vmlinux (the harness's fake
-vmlinux has it), ``<module>_func`` in a target module (its generated source defines it).
+Each livepatch patches one function per object: ``cmdline_proc_show`` in vmlinux (what /proc/cmdline
+shows; the selftests' test_klp_livepatch patches it too), ``<module>_func`` in a target module (its
+generated source defines it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._config import Config, PatchConfig
+from ._config import Config, PatchConfig, patched_function
 
 OBJECT_CALLBACKS = ("pre_patch", "post_patch", "pre_unpatch", "post_unpatch")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,54}$")
@@ -86,16 +87,27 @@ def livepatch_source(p: PatchConfig, config: str) -> Source:
     funcs = []
     objs = []
     for label, module in objects:
-        funcs.append(f"""
-static int livepatch_{label}_func(void)
+        func = patched_function(label)
+        if module is None:      # /proc/cmdline's show function: its new version says it is patched
+            new = f"""
+static int livepatch_{func}(struct seq_file *m, void *v)
+{{
+	seq_printf(m, "%s: %s\\n", THIS_MODULE->name, "this has been live patched");
+	return 0;
+}}
+"""
+        else:
+            new = f"""
+static int livepatch_{func}(void)
 {{
 	return 1;
 }}
-
+"""
+        funcs.append(new + f"""
 static struct klp_func funcs_{label}[] = {{
 	{{
-		.old_name = "{label}_func",
-		.new_func = livepatch_{label}_func,
+		.old_name = "{func}",
+		.new_func = livepatch_{func},
 	}}, {{ }}
 }};
 """)
@@ -109,6 +121,7 @@ static struct klp_func funcs_{label}[] = {{
 """)
     states = "".join(f"\t{{ .id = {s.id}, .version = {s.version} }},\n" for s in p.states)
     text = HEADER.format(config=config, what=f"livepatch {name}") + f"""#include <linux/livepatch.h>
+#include <linux/seq_file.h>
 
 /* the callbacks that fail, as "<callback>:<object>" separated by commas (klpmc's fault points) */
 static char *fail = "";
