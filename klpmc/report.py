@@ -463,7 +463,8 @@ def series_section(patch: str, after: Json, before: Json | None = None, *, summa
     out = [f'<section class="patch" id="{anchor}" data-patch="{escape(patch)}"><h2>{escape(patch)}</h2>']
     if summary:
         out.append(f'<p class="statement">{escape(summary)}</p>')
-    out.append(f'<p class="meta">{"the first patch" if before is None else f"{changes} verdicts changed"}</p>')
+    changed = f"{changes} verdict{'s' * (changes != 1)} changed"
+    out.append(f'<p class="meta">{"the first patch" if before is None else changed}</p>')
     out.append("".join(rows))
     lanes = lanes_of(p["trace"] for p in brought)
     out.extend(trace_section(p, prefix=anchor, lanes=lanes, describe=describe) for p in brought)

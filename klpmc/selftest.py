@@ -43,7 +43,7 @@ __all__ = [
     "emit_selftests",
     "filtered",
     "plan",
-    "test_name",
+    "kselftest_name",
 ]
 
 FILTER: Final = re.compile(r"livepatch:|test_klp")           # check_result's grep -e ... -e ...
@@ -62,7 +62,7 @@ INEXPRESSIBLE_FAULTS: Final = {
 }
 
 
-def test_name(name: str) -> str:
+def kselftest_name(name: str) -> str:
     """The test's module name for a model's module: ``P1`` -> ``test_klpmc_p1`` (check_result keeps its lines)."""
     if "test_klp" in name:
         return name
@@ -456,7 +456,7 @@ def emit_one(folder: Path, *, model_name: str, where: str, prop: Mapping[str, An
     else:
         livepatches = [p["name"] for p in conf["patch"]]
         targets = [m["name"] for m in conf["module"]]
-    names = {n: test_name(n) for n in (*livepatches, *targets)}
+    names = {n: kselftest_name(n) for n in (*livepatches, *targets)}
     rename = renamer(names)
     extra = _run_on(model, trace)
     steps = [_renamed(dict(s), rename) for s in (*trace, *extra)]
