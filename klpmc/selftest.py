@@ -42,8 +42,8 @@ __all__ = [
     "configuration_json",
     "emit_selftests",
     "filtered",
-    "plan",
     "kselftest_name",
+    "plan",
 ]
 
 FILTER: Final = re.compile(r"livepatch:|test_klp")           # check_result's grep -e ... -e ...

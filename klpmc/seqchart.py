@@ -431,7 +431,8 @@ def lifecycle_strips(steps: Sequence[Mapping[str, Any] | None], *, rule: str = "
     n = len(steps)
     marked = n if marked_step is None else marked_step
     label_w = max([_text_width(k) for k in table] + [70.0]) + 16
-    col_w = [max([88.0] + [_text_width(t) + 12 for cells in table.values() for t, _ in cells[i].events])
+    col_w = [max([88.0] + [_text_width(t + " !" * bad) + 12 for cells in table.values()
+                           for t, bad in cells[i].events])
              for i in range(n)]
     heights = {k: max([1] + [len(c.events) for c in cells]) * STRIP_H + 10 for k, cells in table.items()}
     top = 20

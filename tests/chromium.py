@@ -8,6 +8,7 @@ screenshots; `png_pixels` decodes a screenshot so a test can tell a blank one fr
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -173,10 +174,8 @@ class Browser:
             self.proc.kill()
             self.proc.wait()
         for fd in (self._to_chrome, self._from_chrome):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:
@@ -231,7 +230,7 @@ def png_pixels(png: bytes) -> tuple[int, int, list[bytes]]:
 
 def ink(png: bytes) -> float:
     """The share of a screenshot's pixels that differ from its most common colour (0 for a blank one)."""
-    width, height, rows = png_pixels(png)
+    width, _height, rows = png_pixels(png)
     channels = len(rows[0]) // width if rows else 3
     counts: dict[bytes, int] = {}
     step = 2   # every other pixel of every other row: plenty to tell a drawing from a blank

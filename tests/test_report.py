@@ -43,7 +43,8 @@ def test_lanes_from_traces(poc_small: dict[str, Any]) -> None:
     lanes = lanes_of(p["trace"] for p in shown_properties(poc_small))
     assert lanes.names == ("shell", "livepatch core", "P1", "P2")
     steps = [{"action": "klp_module_coming(mod_a)", "events": []},
-             {"action": "klp_enable_patch(P1)", "events": [{"callback": "pre_patch", "patch": "P1", "object": "mod_b"}]}]
+             {"action": "klp_enable_patch(P1)",
+              "events": [{"callback": "pre_patch", "patch": "P1", "object": "mod_b"}]}]
     assert lanes_of([steps]) == Lanes(("P1",), ("mod_a", "mod_b"))
     assert lanes_of([steps], livepatches=["P2"]).livepatches == ("P2", "P1")
 

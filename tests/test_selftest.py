@@ -164,7 +164,7 @@ class ModelKernel:
 def check_folder(folder: Path, tmp_path: Path, model: Any) -> dict[str, Any]:
     """Run one emitted test; an expressible one must hand check_result the log its commands give."""
     meta = json.loads((folder / "klpmc.json").read_text())
-    assert CONTRACT <= set(meta), CONTRACT - set(meta)
+    assert set(meta) >= CONTRACT, CONTRACT - set(meta)
     rc, calls, result = run_script(folder, tmp_path)
     if not meta["expressible"]:
         assert rc == 4 and result is None and not calls
