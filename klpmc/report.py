@@ -530,6 +530,7 @@ def write_check_report(path: Any, obj: Json, model: Any = None, *, graph: bool =
         elif not note:
             note = "not drawn: the configuration the result names is not at hand"
     page = check_page(obj, describe=catalogue_statement, graph=node_link, graph_note=note)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(page.render(), encoding="utf-8")
 
 
@@ -537,6 +538,7 @@ def write_diff_report(path: Any, obj: Json) -> None:
     """Write the page of a ``diff`` result to ``path``."""
     from pathlib import Path
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(diff_page(obj).render(), encoding="utf-8")
 
 

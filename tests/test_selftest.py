@@ -19,6 +19,7 @@ import pytest
 
 from klpmc import cli, registry
 from klpmc.engine import ReplayError, replay
+from klpmc.output import step_json
 from klpmc.selftest import FILTER, configuration_json, emit_one, filtered, kselftest_name, plan
 
 BASH = shutil.which("bash")
@@ -67,8 +68,9 @@ def run_script(folder: Path, tmp_path: Path) -> tuple[int, list[str], str | None
     done = subprocess.run([BASH, str(script)], env={"KLPMC_CALLS": str(calls), "KLPMC_RESULT": str(result),
                                                     "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=60, check=False)
-    return (done.returncode, calls.read_text().splitlines() if calls.exists() else [],
-            result.read_text() if result.exists() else None)
+    back = f"{sandbox}/sys/"     # what the script wrote, with its /sys paths as it wrote them
+    return (done.returncode, calls.read_text().replace(back, "/sys/").splitlines() if calls.exists() else [],
+            result.read_text().replace(back, "/sys/") if result.exists() else None)
 
 
 INSMOD_TEXT = {19: "No such device", 16: "Device or resource busy", 22: "Invalid parameters"}
@@ -244,6 +246,26 @@ def test_a_trace_ending_mid_transition_runs_to_its_end(tmp_path: Path, capsys: p
     assert meta["steps"][-1]["actions"] == ["klp_enable_patch(test_klpmc_p3)", "klp_try_complete_transition()"]
     assert meta["expected_log"][-1] == "livepatch: 'test_klpmc_p3': patching complete"
     assert "1 more step" in (done.folder / meta["script"]).read_text()
+
+
+def test_a_loaded_livepatch_told_to_fail(tmp_path: Path) -> None:
+    """A target module loads and a loaded livepatch's pre_patch for it fails: the script sets the
+    livepatch's parameter through sysfs first, loads the module (which fails), and sets it back."""
+    mdef = registry.get_model("upstream")
+    cfg = mdef.preset("modules").config
+    model = mdef.build(cfg)
+    labels = ["klp_enable_patch(P1)", "klp_try_complete_transition()",
+              "klp_module_coming(mod_a, fail=pre_patch:P1:mod_a)"]
+    trace = [step_json(model, s) for s in replay(model, labels)]
+    prop = {"name": "made-up", "kind": "step", "verdict": "violated", "trace": trace}
+    done = emit_one(tmp_path / "x", model_name="upstream", where="upstream, preset modules", prop=prop,
+                    config=cfg, model=model)
+    meta = check_folder(done.folder, tmp_path, model)
+    param = "/sys/module/test_klpmc_p1/parameters/pre_patch_ret_test_klpmc_mod_a"
+    assert [s["script"] for s in meta["steps"]] == [
+        "load_lp test_klpmc_p1", f'log "% echo -19 > {param}"; echo -19 > {param}',
+        "load_failing_mod test_klpmc_mod_a", f'log "% echo 0 > {param}"; echo 0 > {param}']
+    assert meta["breaking_step"] == 3
 
 
 def test_plan_refuses_what_a_script_cannot_say() -> None:
