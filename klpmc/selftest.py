@@ -55,7 +55,7 @@ INSMOD_TEXT: Final = {  # what kmod's insmod prints for a failing init (it maps 
     12: "Cannot allocate memory", 16: "Device or resource busy", 17: "File exists", 19: "No such device",
     22: "Invalid parameters",
 }
-API: Final = {"upstream": "mainline"}                          # the API a model's modules are written against
+API: Final = {"upstream": "mainline", "refcount": "v1"}        # the API a model's modules are written against
 INEXPRESSIBLE_FAULTS: Final = {
     "patch_object": "klp_patch_object() (ftrace registration) failing inside the kernel",
     "module_coming": "klp_init_object_loaded() failing inside the kernel while a module loads",
