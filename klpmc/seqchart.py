@@ -103,11 +103,16 @@ class Lanes:
             return GUTTER + 60
         names = ("livepatch core", *self.livepatches, *self.targets)
         i = names.index(lane) if lane in names else 0
-        return GUTTER + 60 + SHELL_GAP + i * LANE_GAP
+        return GUTTER + 60 + SHELL_GAP + i * self.gap
+
+    @property
+    def gap(self) -> float:
+        """Between two module lanes: wide enough for the longest module name's head."""
+        return max([LANE_GAP] + [_text_width(n) + 30 for n in (*self.livepatches, *self.targets)])
 
     @property
     def right(self) -> float:
-        return self.x(self.names[-1]) + LANE_GAP / 2
+        return self.x(self.names[-1]) + self.gap / 2
 
 
 def _natural(name: str) -> tuple[Any, ...]:
