@@ -7,7 +7,8 @@ For every violated rule, ``DIR/<rule>/`` (with ``--scope``: ``DIR/<configuration
   ``disable_lp``, ``unload_lp``, ``unload_mod`` and compares the kernel log with ``check_result``; a comment
   says which rule the log shows broken and why;
 * ``test_modules/<module>.c`` (from `klpmc.kmodgen`, when this klpmc has it) and ``test_modules/Makefile``
-  (kbuild ``obj-m``);
+  (kbuild ``obj-m``), except for presets built from the selftest modules of the kernel or a series, whose
+  scripts load the tree's own modules (``in_tree``);
 * ``klpmc.json``: ``{model, rule, kind, verdict, configuration, api, modules: {name: {livepatch, source}},
   steps: [{command, log, events, ...}], expected_log, expressible, why_not}`` plus ``names`` (the model's
   module names -> the test's), ``script`` and ``klpmc``; a runner (``klpmc confirm``) reads it, and new
@@ -55,6 +56,9 @@ INSMOD_TEXT: Final = {  # what kmod's insmod prints for a failing init (it maps 
     12: "Cannot allocate memory", 16: "Device or resource busy", 17: "File exists", 19: "No such device",
     22: "Invalid parameters",
 }
+LOADER: Final = {"poc-series": "modprobe"}     # the POC's functions.sh (after its 5/7) loads with modprobe
+STRERROR: Final = {1: "Operation not permitted", 2: "No such file or directory", 12: "Cannot allocate memory",
+                   16: "Device or resource busy", 17: "File exists", 19: "No such device", 22: "Invalid argument"}
 API: Final = {"upstream": "mainline", "refcount": "v1"}        # the API a model's modules are written against
 INEXPRESSIBLE_FAULTS: Final = {
     "patch_object": "klp_patch_object() (ftrace registration) failing inside the kernel",
@@ -170,8 +174,9 @@ def _pending(step: Mapping[str, Any], before: str | None) -> str | None:
     return open_
 
 
-def plan(trace: Sequence[Mapping[str, Any]], livepatches: Iterable[str]) -> Plan:
-    """Turn a trace (steps as in ``check --json``, names already the test's) into script commands."""
+def plan(trace: Sequence[Mapping[str, Any]], livepatches: Iterable[str], loader: str = "insmod") -> Plan:
+    """Turn a trace (steps as in ``check --json``, names already the test's) into script commands; ``loader``
+    is how the tree's functions.sh loads a module (``insmod test_modules/M.ko`` or ``modprobe M``)."""
     lps = set(livepatches)
     commands: list[Command] = []
     why: str | None = None
@@ -227,10 +232,12 @@ def plan(trace: Sequence[Mapping[str, Any]], livepatches: Iterable[str]) -> Plan
             text = " ".join(params)
             helper = ("load_failing_mod" if ret else "load_lp" if func == "klp_enable_patch" or who in lps
                       else "load_mod")
-            cmd = Command(f"{helper} {who}" + (f" {text}" if text else ""),
-                          f"insmod test_modules/{who}.ko" + (f" {text}" if text else ""))
+            what = f"modprobe {who}" if loader == "modprobe" else f"insmod test_modules/{who}.ko"
+            cmd = Command(f"{helper} {who}" + (f" {text}" if text else ""), what + (f" {text}" if text else ""))
             add(cmd, step)
-            if ret:
+            if ret and loader == "modprobe":
+                cmd.log.append(f"modprobe: ERROR: could not insert '{who}': {STRERROR.get(-ret, errno_text(ret))}")
+            elif ret:
                 cmd.log.append(f"insmod: ERROR: could not insert module test_modules/{who}.ko: "
                                f"{INSMOD_TEXT.get(-ret, errno_text(ret))}")
         elif func == "enabled_store" and len(plain) == 2:
@@ -309,7 +316,8 @@ def _comment(text: str, width: int = 100) -> list[str]:
 
 def script_text(*, rule: str, kind: str, statement: str, reason: str, where: str, api: str,
                 p: Plan, variables: Mapping[str, str], originals: Mapping[str, str], expected: list[str],
-                livepatches: Sequence[str], modules: Sequence[str]) -> str:
+                livepatches: Sequence[str], modules: Sequence[str], in_tree: bool = False,
+                modprobe: bool = False) -> str:
     """The test script: header comment, variables, the commands, check_result, then a quiet clean-up."""
     breaking = p.commands[p.last_command] if p.commands else None
     out = ["#!/bin/bash", "# SPDX-License-Identifier: GPL-2.0", "#",
@@ -327,9 +335,19 @@ def script_text(*, rule: str, kind: str, statement: str, reason: str, where: str
         out += _comment(f"klpmc cannot say this counterexample as a script: {p.why_not}. The script "
                         f"skips; klpmc.json has the steps and the log the kernel would print"
                         + (f" (why the rule breaks: {reason.rstrip('.')})" if reason else "") + ".")
-    out += ["#", *_comment(f"Copy this directory into tools/testing/selftests/livepatch/ of a tree with the "
-                           f"{api} livepatch API, build test_modules/ (make -C test_modules KDIR=...), and run "
-                           f"this script as root."), "",
+    if in_tree:
+        how = (f"Copy this script into tools/testing/selftests/livepatch/ of a tree with the {api} livepatch API "
+               "and run it as root there: it loads that tree's own selftest modules.")
+    elif modprobe:
+        how = (f"Copy this script into tools/testing/selftests/livepatch/ of a tree with the {api} livepatch "
+               "API, whose functions.sh loads modules with modprobe: install the modules first (make -C "
+               "test_modules KDIR=<build tree> modules modules_install), then run the script as root there.")
+    else:
+        how = (f"Copy this script into tools/testing/selftests/livepatch/ of a tree with the {api} livepatch "
+               "API and test_modules/*.c into its test_modules/, add the obj-m line of test_modules/Makefile to "
+               "the tree's test_modules/Makefile, build, and run the script as root there (or build the "
+               "modules here with make -C test_modules KDIR=<build tree> and copy the .ko files).")
+    out += ["#", *_comment(how), "",
             ". $(dirname $0)/functions.sh", ""]
     for name in (*livepatches, *modules):
         original = originals.get(name, name)
@@ -376,6 +394,7 @@ def makefile_text(modules: Sequence[str]) -> str:
             "KDIR ?= /lib/modules/$(shell uname -r)/build\n\n"
             f"obj-m += {objs}\n\n"
             "modules:\n\t$(Q)$(MAKE) -C $(KDIR) modules KBUILD_EXTMOD=$(TESTMODS_DIR)\n\n"
+            "modules_install:\n\t$(Q)$(MAKE) -C $(KDIR) modules_install KBUILD_EXTMOD=$(TESTMODS_DIR)\n\n"
             "clean:\n\t$(Q)$(MAKE) -C $(KDIR) clean KBUILD_EXTMOD=$(TESTMODS_DIR)\n")
 
 
@@ -462,20 +481,18 @@ def emit_one(folder: Path, *, model_name: str, where: str, prop: Mapping[str, An
     steps = [_renamed(dict(s), rename) for s in (*trace, *extra)]
     lps = [names[n] for n in livepatches]
     mods = [names[n] for n in targets]
-    p = plan(steps, lps)
+    p = plan(steps, lps, LOADER.get(model_name, "insmod"))
     p.extended = len(extra)
     api = API.get(model_name, model_name)
-    if conf.get("fixtures") and p.expressible:
-        p = Plan(p.commands, False, "the preset runs selftest modules of the kernel or of the series, whose own "
-                 "test-*.sh scripts load them; klpmc writes modules only for configurations of [[patch]] tables",
-                 p.last_command, p.extended)
-    sources, no_sources = ({}, "the preset's modules are the selftest modules of the tree") \
-        if conf.get("fixtures") else module_sources(config, names, api)
+    in_tree = bool(conf.get("fixtures"))    # the selftest modules of the kernel or the series: the tree has them
+    sources, no_sources = ({}, "the preset's modules are the tree's own selftest modules") if in_tree \
+        else module_sources(config, names, api)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test_modules").mkdir(exist_ok=True)
-    for name, text in sources.items():
-        (folder / "test_modules" / f"{name}.c").write_text(text, encoding="utf-8")
-    (folder / "test_modules" / "Makefile").write_text(makefile_text([*lps, *mods]), encoding="utf-8")
+    if not in_tree:
+        (folder / "test_modules").mkdir(exist_ok=True)
+        for name, text in sources.items():
+            (folder / "test_modules" / f"{name}.c").write_text(text, encoding="utf-8")
+        (folder / "test_modules" / "Makefile").write_text(makefile_text([*lps, *mods]), encoding="utf-8")
     expected = [line for c in p.commands for line in ([f"% {c.shown}"] if c.shown else []) + c.log]
     rule = str(prop["name"])
     statement = str(prop.get("description") or "")
@@ -485,14 +502,15 @@ def emit_one(folder: Path, *, model_name: str, where: str, prop: Mapping[str, An
     script = f"test-klpmc-{_folder(rule)}.sh"
     text = script_text(rule=rule, kind=str(prop.get("kind", "")), statement=statement, reason=reason,
                        where=where, api=api, p=p, variables=variables, originals=originals, expected=expected,
-                       livepatches=lps, modules=mods)
+                       livepatches=lps, modules=mods, in_tree=in_tree,
+                       modprobe=LOADER.get(model_name) == "modprobe")
     (folder / script).write_text(text, encoding="utf-8")
     (folder / script).chmod(0o755)
     meta = {
         "model": model_name, "rule": rule, "kind": prop.get("kind"), "verdict": prop.get("verdict"),
         "configuration": conf, "api": api,
-        "modules": {n: {"livepatch": n in lps, "source": f"test_modules/{n}.c" if n in sources else None}
-                    for n in (*lps, *mods)},
+        "modules": {n: {"livepatch": n in lps, "source": f"test_modules/{n}.c" if n in sources else None,
+                        "in_tree": in_tree} for n in (*lps, *mods)},
         "steps": [{"command": c.shown or None, "log": c.log, "events": c.events, "actions": c.actions,
                    "script": c.helper or None} for c in p.commands],
         "expected_log": expected, "expressible": p.expressible, "why_not": p.why_not,

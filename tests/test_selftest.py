@@ -9,6 +9,7 @@ on a kernel (``load_lp`` and ``disable_lp`` wait for the transition), and the lo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -80,8 +81,9 @@ FAULT_PARAM = re.compile(r"^(?P<kind>setup|pre_patch)_ret_(?P<where>\w+)=(?P<ret
 class ModelKernel:
     """The helpers of functions.sh run on the model: each waits as the real one does."""
 
-    def __init__(self, model: Any, names: dict[str, str], livepatches: set[str]) -> None:
+    def __init__(self, model: Any, names: dict[str, str], livepatches: set[str], modprobe: bool = False) -> None:
         self.model = model
+        self.modprobe = modprobe
         self.orig = {v: k for k, v in names.items()}
         self.rename = names
         self.livepatches = livepatches
@@ -136,7 +138,8 @@ class ModelKernel:
         module, params = args[0], args[1:]
         name = self.orig[module]
         if helper in ("load_lp", "load_mod", "load_failing_mod"):
-            self.log.append(f"% insmod test_modules/{module}.ko" + "".join(f" {p}" for p in params))
+            loading = f"modprobe {module}" if self.modprobe else f"insmod test_modules/{module}.ko"
+            self.log.append(f"% {loading}" + "".join(f" {p}" for p in params))
             fault, rest = self._fault_of(module, params)
             for lp, (kind, where) in self.armed.items():
                 fault = f"fail={kind}:{self.orig[lp]}:{self.orig.get(where, where)}"
@@ -146,7 +149,9 @@ class ModelKernel:
             assert step is not None, f"the model does not offer {label} after {self.labels}"
             ret = next((e.get("ret", 0) for e in step["events"] if e.get("callback") == "insmod"), 0)
             assert (helper == "load_failing_mod") == bool(ret), (line, ret)
-            if ret:
+            if ret and self.modprobe:
+                self.log.append(f"modprobe: ERROR: could not insert '{module}': {os.strerror(-ret)}")
+            elif ret:
                 self.log.append(f"insmod: ERROR: could not insert module test_modules/{module}.ko: "
                                 f"{INSMOD_TEXT[-ret]}")
             elif helper == "load_lp":
@@ -173,7 +178,8 @@ def check_folder(folder: Path, tmp_path: Path, model: Any) -> dict[str, Any]:
         return meta
     assert rc == 0 and result is not None
     lps = {n for n, m in meta["modules"].items() if m["livepatch"]}
-    kernel = ModelKernel(model, meta["names"], lps)
+    # functions.sh after the POC's 5/7 loads modules with modprobe (its logs: tests/data/series/poc__*)
+    kernel = ModelKernel(model, meta["names"], lps, modprobe=meta["api"] == "poc-series")
     for line in calls:
         kernel.call(line)
     assert result.split("\n") == kernel.log
@@ -205,7 +211,9 @@ def test_poc_series_drop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert {r for r, m in metas.items() if m["expressible"]} == {"released-on-leave", "shadow-freed-on-leave",
                                                                  "shadow-free-once"}
     assert "reverses the transition of test_klpmc_p3" in metas["reversal-restores"]["why_not"]
-    assert metas["shadow-free-once"]["expected_log"][0] == "% insmod test_modules/test_klpmc_p1.ko setup_ret_1=-19"
+    assert metas["shadow-free-once"]["expected_log"][0] == "% modprobe test_klpmc_p1 setup_ret_1=-19"
+    assert metas["shadow-free-once"]["expected_log"][-1] == \
+        "modprobe: ERROR: could not insert 'test_klpmc_p1': No such device"
     text = (out / "shadow-free-once" / "test-klpmc-shadow-free-once.sh").read_text()
     assert "load_failing_mod $MOD_P1 setup_ret_1=-19" in text and "Rule shadow-free-once (step)" in text
 
@@ -291,11 +299,19 @@ def test_names_and_filter() -> None:
                      "livepatch: tainting kernel with TAINT_LIVEPATCH"]) == ["livepatch: x", "test_klpmc_p1: z"]
 
 
-def test_fixture_presets_are_not_expressible(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.skipif(BASH is None, reason="no bash")
+def test_selftest_module_presets_load_the_trees_modules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The kselftest preset's atomic replace runs the kernel's own test_klp_callbacks_demo and demo2."""
     out = emit(tmp_path, capsys, "upstream", "kselftest")
-    metas = [json.loads((f / "klpmc.json").read_text()) for f in out.iterdir()]
-    assert metas and all(not m["expressible"] and "selftest modules" in m["why_not"] for m in metas)
-    assert all(m["configuration"]["fixtures"] for m in metas)
+    mdef = registry.get_model("upstream")
+    model = mdef.build(mdef.preset("kselftest").config)
+    metas = [check_folder(f, tmp_path, model) for f in sorted(out.iterdir())]
+    [m] = metas
+    assert m["expressible"] and m["configuration"]["fixtures"]
+    assert [s["script"] for s in m["steps"]] == ["load_lp test_klp_callbacks_demo",
+                                                 "load_lp test_klp_callbacks_demo2 replace=1"]
+    assert all(x["in_tree"] and x["source"] is None for x in m["modules"].values())
+    assert not (out / m["rule"] / "test_modules").exists()
 
 
 def test_configuration_json_of_a_toml_config(tmp_path: Path) -> None:
