@@ -44,6 +44,7 @@ __all__ = [
     "emit_selftests",
     "filtered",
     "kselftest_name",
+    "makefile_text",
     "plan",
 ]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from klpmc import cli
+from klpmc.selftest import makefile_text
 
 
 def kdir() -> Path | None:
@@ -53,3 +54,25 @@ def test_mainline_modules_build(preset: str, tmp_path: Path, capsys: pytest.Capt
         for name, m in meta["modules"].items():
             ko = (folder / "test_modules" / f"{name}.ko").read_bytes()
             assert (b"livepatch=Y" in ko) == m["livepatch"], name
+
+
+TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
+SELFTEST_MODULES = "linux-source-6.12/tools/testing/selftests/livepatch/test_modules"
+
+
+@pytest.mark.skipif(not TARBALL.is_file(), reason="no linux-source-6.12 (apt-get install linux-source-6.12)")
+def test_emitted_makefile_builds_the_kernels_own_test_modules(tmp_path: Path) -> None:
+    """The Makefile an emitted test carries builds a livepatch module and its target out of tree: here
+    the kernel's own test_klp_callbacks_demo and test_klp_callbacks_mod, taken from the source package at
+    run time (never kept in klpmc)."""
+    names = ["test_klp_callbacks_demo", "test_klp_callbacks_mod"]
+    subprocess.run(["tar", "-xJf", str(TARBALL), "-C", str(tmp_path),
+                    *(f"{SELFTEST_MODULES}/{n}.c" for n in names)], check=True, timeout=300)
+    mods = tmp_path / "test_modules"
+    (tmp_path / SELFTEST_MODULES).rename(mods)
+    (mods / "Makefile").write_text(makefile_text(names))
+    done = subprocess.run(["make", "-C", str(mods), f"KDIR={KDIR}"], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert b"livepatch=Y" in (mods / "test_klp_callbacks_demo.ko").read_bytes()
+    assert b"livepatch=Y" not in (mods / "test_klp_callbacks_mod.ko").read_bytes()
