@@ -31,7 +31,6 @@ from klpmc.output import (
     format_stats,
     report_json,
     trace_json,
-    write_artifacts,
 )
 from klpmc.props import Property
 from klpmc.registry import ExpectedVerdict, InputError, ModelDef
@@ -212,6 +211,8 @@ def check_cmd(
         if not as_json:  # as each run ends: a long scope shows its progress
             click.echo(format_scope_line(report, width) if source == "scope" else format_report(report))
         if out is not None:
+            from klpmc.artifacts import write_artifacts  # networkx only when --out asks for it
+
             written += write_artifacts(out, report, per_config=source == "scope")
         if emit_selftest is not None:
             from klpmc.selftest import emit_selftests

@@ -1,7 +1,8 @@
 """Where two models part: the shortest sequences of steps after which they behave differently.
 
-`distinguish` runs a BFS over pairs (state of A, state of B) from the pairs of initial states, following the
-labels both models offer in those states (labels compare by equality).  A pair is a difference when
+`distinguish` explores the product of the two models (pairs: state of A, state of B, from the pairs of
+initial states) with the engine's one loop, following the labels both models offer in those states (labels
+compare by equality).  A pair is a difference when
 
 * a label both offer gives steps whose events differ (the log items that are not strings, by
   ``as_json()``; kernel log wording alone is not a difference), or
@@ -18,13 +19,12 @@ from __future__ import annotations
 import itertools
 import json
 import textwrap
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from klpmc.engine import Label, Log, Model, ModelError
-from klpmc.output import log_events, log_lines
+from klpmc.engine import Exploration, Label, Log, Model, ModelError, Visitor, explore
+from klpmc.steps import log_events, log_lines
 
 __all__ = [
     "DEFAULT_MAX_PAIRS",
@@ -146,96 +146,128 @@ def _steps(model: Model, state: Any) -> dict[Label, tuple[Any, Log]]:
     return steps
 
 
-def distinguish(a: Model, b: Model, *, max_pairs: int = DEFAULT_MAX_PAIRS, limit: int = 5) -> Distinction:
-    """Up to ``limit`` shortest distinguishing traces of distinct kinds, exploring at most ``max_pairs``."""
-    pairs: list[tuple[Any, Any]] = []
-    parents: list[tuple[int, Label]] = []  # per pair: (index of the parent pair or -1, label from it)
-    seen: set[tuple[Any, Any]] = set()
-    for sa in a.init_states():
-        for sb in b.init_states():
-            if (sa, sb) not in seen:
-                seen.add((sa, sb))
-                pairs.append((sa, sb))
-                parents.append((-1, None))
-    if not pairs:
-        raise ModelError("a model gave no initial state")
-    found: list[Difference] = []
-    kinds: set[tuple[str, ...]] = set()
-    compare_a, compare_b = _comparer(a, b)
-    queue = deque(range(len(pairs)))
-    stop: str | None = None
+PARTED: Final = ("parted",)   # where a step that tells the models apart leads: nothing comes after it
 
-    def report(i: int, kind: Literal["events", "only-a", "only-b"], last: PairStep,
-               offered: tuple[tuple[Label, ...], tuple[Label, ...]]) -> None:
-        labels = [*_labels_to(parents, i), last.label]
-        ev_a = compare_a(last.log_a) if last.log_a is not None else []
-        ev_b = compare_b(last.log_b) if last.log_b is not None else []
-        key = _kind_key(kind, labels, ev_a, ev_b)
-        if key in kinds:
-            return
-        kinds.add(key)
-        found.append(Difference(kind, _prefix(a, b, pairs, parents, i), last, *offered))
 
-    while queue and stop is None:
-        i = queue.popleft()
-        sa, sb = pairs[i]
-        steps_a, steps_b = _steps(a, sa), _steps(b, sb)
+@dataclass(frozen=True)
+class PairLog:
+    """The log of a step of the product: how the two models took it, and what each offered."""
+
+    kind: Literal["same", "events", "only-a", "only-b"]
+    step: PairStep
+    offered: tuple[tuple[Label, ...], tuple[Label, ...]]
+
+
+class Product:
+    """Two models in step: a state is a pair, a step a label both offer with the same events.
+
+    A label offered by one model only, or taken with different events, is a step to `PARTED`, which has
+    no steps: what comes after a difference differs for a reason already shown.
+    """
+
+    def __init__(self, a: Model, b: Model) -> None:
+        self.a, self.b = a, b
+        self.compare_a, self.compare_b = _comparer(a, b)
+
+    def init_states(self) -> list[tuple[Any, Any]]:
+        return [(sa, sb) for sa in self.a.init_states() for sb in self.b.init_states()]
+
+    def next_steps(self, pair: Any) -> list[tuple[Label, Any, Log]]:
+        if pair is PARTED or pair == PARTED:
+            return []
+        steps_a, steps_b = _steps(self.a, pair[0]), _steps(self.b, pair[1])
         offered = (tuple(steps_a), tuple(steps_b))
+        out: list[tuple[Label, Any, Any]] = []
         for label, (ta, log_a) in steps_a.items():
             if label not in steps_b:
-                report(i, "only-a", PairStep(label, log_a, None), offered)
+                out.append((label, PARTED, (PairLog("only-a", PairStep(label, log_a, None), offered),)))
                 continue
             tb, log_b = steps_b[label]
-            if compare_a(log_a) != compare_b(log_b):
-                report(i, "events", PairStep(label, log_a, log_b), offered)
-                continue
-            if (ta, tb) in seen:
-                continue
-            if len(pairs) >= max_pairs:
-                stop = "max_pairs"
-                break
-            seen.add((ta, tb))
-            pairs.append((ta, tb))
-            parents.append((i, label))
-            queue.append(len(pairs) - 1)
-        if stop is None:
-            for label, (_, log_b) in steps_b.items():
-                if label not in steps_a:
-                    report(i, "only-b", PairStep(label, None, log_b), offered)
-        if stop is None and len(found) >= limit:
-            stop = "limit"
+            same = self.compare_a(log_a) == self.compare_b(log_b)
+            step = PairStep(label, log_a, log_b)
+            out.append((label, (ta, tb) if same else PARTED,
+                        (PairLog("same" if same else "events", step, offered),)))
+        for label, (_, log_b) in steps_b.items():
+            if label not in steps_a:
+                out.append((label, PARTED, (PairLog("only-b", PairStep(label, None, log_b), offered),)))
+        return out
+
+
+class DiffVisitor(Visitor):
+    """Collects the steps of the product that part the models, the first (shortest) of each kind, and
+    ends the exploration once ``limit`` kinds are found."""
+
+    steps = True
+    stop_reason = "limit"
+
+    def __init__(self, product: Product, limit: int) -> None:
+        self.product = product
+        self.limit = limit
+        self.kinds: set[tuple[str, ...]] = set()
+        self.hits: list[tuple[int, int, PairLog]] = []
+        self.index: dict[Any, int] = {}
+        self.parent: dict[int, tuple[int, Label]] = {}
+
+    def on_state(self, j: int, state: Any) -> bool:
+        self.index[state] = j
+        return False
+
+    def _labels_to(self, i: int) -> list[Label]:
+        labels: list[Label] = []
+        while i in self.parent:
+            i, label = self.parent[i]
+            labels.append(label)
+        labels.reverse()
+        return labels
+
+    def on_step(self, i: int, before: Any, k: int, label: Label, log: Log, after: Any) -> bool:
+        entry = log[0]
+        assert isinstance(entry, PairLog)
+        if entry.kind == "same":
+            j = self.index[after]
+            if j > i and j not in self.parent:
+                self.parent[j] = (i, label)
+            return False
+        last = entry.step
+        ev_a = self.product.compare_a(last.log_a) if last.log_a is not None else []
+        ev_b = self.product.compare_b(last.log_b) if last.log_b is not None else []
+        key = _kind_key(entry.kind, [*self._labels_to(i), label], ev_a, ev_b)
+        if key in self.kinds:
+            return False
+        self.kinds.add(key)
+        self.hits.append((i, k, entry))
+        return len(self.hits) >= self.limit
+
+    def differences(self, run: Exploration) -> list[Difference]:
+        found = []
+        for i, k, entry in self.hits:
+            trace = run.trace(i, k)
+            prefix = tuple(_pair_step(step.log) for step in trace.steps[:-1])
+            found.append(Difference(entry.kind, prefix, entry.step, *entry.offered))  # type: ignore[arg-type]
+        return found
+
+
+def _pair_step(log: Log) -> PairStep:
+    entry = log[0]
+    assert isinstance(entry, PairLog)
+    return entry.step
+
+
+def distinguish(a: Model, b: Model, *, max_pairs: int = DEFAULT_MAX_PAIRS, limit: int = 5) -> Distinction:
+    """Up to ``limit`` shortest distinguishing traces of distinct kinds, exploring at most ``max_pairs``.
+
+    An exploration of the product of the two models (`Product`) by the one loop of the engine.
+    """
+    product = Product(a, b)
+    if not product.init_states():
+        raise ModelError("a model gave no initial state")
+    visitor = DiffVisitor(product, limit)
+    run = explore(product, [visitor], max_states=max_pairs)
+    found = visitor.differences(run)
     found.sort(key=len)  # stable: BFS order within a length
-    return Distinction(tuple(found[:limit]), len(pairs), stop is None, stop)
-
-
-def _chain(parents: Sequence[tuple[int, Label]], i: int) -> tuple[list[int], list[Label]]:
-    """The pair indices from an initial pair to pair ``i``, and the labels between them."""
-    labels: list[Label] = []
-    chain = [i]
-    while parents[chain[-1]][0] >= 0:
-        labels.append(parents[chain[-1]][1])
-        chain.append(parents[chain[-1]][0])
-    labels.reverse()
-    chain.reverse()
-    return chain, labels
-
-
-def _labels_to(parents: Sequence[tuple[int, Label]], i: int) -> list[Label]:
-    return _chain(parents, i)[1]
-
-
-def _prefix(
-    a: Model, b: Model, pairs: Sequence[tuple[Any, Any]], parents: Sequence[tuple[int, Label]], i: int
-) -> tuple[PairStep, ...]:
-    """The common steps from an initial pair to pair ``i``, logs rebuilt by running both models again."""
-    chain, labels = _chain(parents, i)
-    out: list[PairStep] = []
-    for j, label in zip(chain, labels, strict=False):
-        sa, sb = pairs[j]
-        _, log_a = _steps(a, sa)[label]
-        _, log_b = _steps(b, sb)[label]
-        out.append(PairStep(label, log_a, log_b))
-    return tuple(out)
+    stop = {None: None, "max_states": "max_pairs"}.get(run.stop_reason, run.stop_reason)
+    pairs = len(run.keys) - (1 if PARTED in run.keys else 0)
+    return Distinction(tuple(found[:limit]), pairs, run.complete, stop)
 
 
 # --------------------------------------------------------------------------------------------------------

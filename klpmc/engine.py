@@ -4,15 +4,17 @@ The engine knows nothing about what it explores.  A model is any object with ``i
 ``next_steps(state)``; see `Model`.  `check` visits every reachable state once, in BFS order, and settles
 every property in the same run; each violation or witness gets its own shortest trace.
 
-Memory: the search keeps one set of visited states, one list of states in BFS order (which is also the
-queue) and one array of parent indices.  Labels and logs are not stored: a trace is rebuilt at the end by
-re-running ``next_steps`` on each parent and taking the first step that yields the child, which is the step
-that discovered it, since the search is deterministic.
+There is one exploration loop, `explore`; `check` is one visitor of it (`PropertyVisitor`), and the
+state graph, the transition relation and the comparison of two models are others.
+
+Memory: the search keeps one set of visited states (or of their fingerprints), one list of them in BFS
+order (which is also the queue) and one array of parent indices.  Labels and logs are not stored: a trace
+is rebuilt at the end by replaying from the initial state and taking, at each step, the first step that
+yields the next state on the path, which is the step that discovered it, since the search is deterministic.
 """
 
 from __future__ import annotations
 
-import itertools
 import resource
 import sys
 import time
@@ -24,26 +26,30 @@ from typing import Any, Final, Literal, Protocol, TypeAlias
 from klpmc.props import Property, Verdict
 
 __all__ = [
+    "Exploration",
     "Label",
     "Log",
     "Model",
     "ModelError",
     "Progress",
     "PropertyResult",
+    "PropertyVisitor",
     "ReplayError",
     "Result",
     "Stats",
     "Step",
     "StopReason",
     "Trace",
+    "Visitor",
     "check",
+    "explore",
     "replay",
 ]
 
 State: TypeAlias = Any  # immutable and hashable; the engine only hashes and compares states
 Label: TypeAlias = Hashable
 Log: TypeAlias = tuple[object, ...]
-StopReason: TypeAlias = Literal["max_states", "max_depth", "stop_on_violation", "interrupted"]
+StopReason: TypeAlias = Literal["max_states", "max_depth", "stop_on_violation", "interrupted", "limit"]
 
 PROGRESS_EVERY: Final = 1 << 14  # states expanded between two progress calls
 _UNBOUNDED: Final = sys.maxsize
@@ -176,7 +182,318 @@ def _short(obj: object, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _validate(props: tuple[Property, ...], max_states: int | None, max_depth: int | None) -> None:
+class Visitor:
+    """What one exploration tells the parts of klpmc that watch it (stateright's visitors).
+
+    `explore` calls `on_state` for every distinct state as it is found (initial states first), and, if
+    ``steps`` is True, `on_step` for every transition. Either may return True to end the exploration; the
+    visitor's ``stop_reason`` then says why. A visitor that does not need transitions leaves ``steps``
+    False, and the loop does not pay for calling it.
+    """
+
+    steps: bool = False
+    stop_reason: StopReason = "stop_on_violation"
+
+    def on_state(self, j: int, state: State) -> bool:
+        """A new state, the j-th in BFS order."""
+        return False
+
+    def on_step(self, i: int, before: State, k: int, label: Label, log: Log, after: State) -> bool:
+        """The k-th step out of the i-th state (its successor, if new, has had `on_state` first)."""
+        return False
+
+    def on_cut(self, i: int, state: State) -> None:
+        """The i-th state has a step to a state the bound on states leaves out; the exploration ends."""
+
+
+@dataclass
+class Exploration:
+    """What one breadth-first exploration found: the states' keys in BFS order, their parents, statistics.
+
+    A trace is rebuilt by replaying from the initial state, following at each step the first successor
+    with the next key: the search is deterministic, so that is the step that found it.
+    """
+
+    model: Model
+    keys: list[Any]
+    parents: array[int]
+    transitions: int
+    seconds: float
+    stop_reason: StopReason | None
+
+    @property
+    def complete(self) -> bool:
+        return self.stop_reason is None
+
+    def path(self, j: int) -> list[int]:
+        """Indices from an initial state to the j-th state."""
+        path = [j]
+        parents = self.parents
+        while parents[j] >= 0:
+            j = parents[j]
+            path.append(j)
+        path.reverse()
+        return path
+
+    def depth(self) -> int:
+        return len(self.path(len(self.keys) - 1)) - 1 if self.keys else 0
+
+    def stats(self) -> Stats:
+        return Stats(len(self.keys), self.transitions, self.depth(), self.seconds, peak_memory())
+
+    def trace(self, j: int, step: int | None = None) -> Trace:
+        """The shortest trace to the j-th state, and then its ``step``-th step if given."""
+        model, keys = self.model, self.keys
+        key_of = _key_function(model)
+        path = self.path(j)
+        init = next((s for s in model.init_states() if key_of(s) == keys[path[0]]), None)
+        if init is None:
+            raise ModelError(f"{type(model).__name__}.init_states() no longer gives {_short(keys[path[0]])}")
+        steps: list[Step] = []
+        state = init
+        for c in path[1:]:
+            for label, t, log in model.next_steps(state):
+                if key_of(t) == keys[c]:
+                    steps.append(Step(label, log, t))
+                    state = t
+                    break
+            else:
+                raise ModelError(f"next_steps is not deterministic: {_short(state)} no longer leads to "
+                                 f"{_short(keys[c])}")
+        if step is not None:
+            for k, (label, t, log) in enumerate(model.next_steps(state)):
+                if k == step:
+                    steps.append(Step(label, log, t))
+                    break
+            else:
+                raise ModelError(f"next_steps is not deterministic: step {step} of {_short(state)}")
+        return Trace(init, tuple(steps))
+
+
+def _key_function(model: Model) -> Callable[[State], Any]:
+    """What the visited set keeps of a state: the model's ``fingerprint``, or the state itself."""
+    fingerprint: Callable[[State], Any] | None = getattr(model, "fingerprint", None)
+    return fingerprint if fingerprint is not None else _identity
+
+
+def _identity(state: State) -> State:
+    return state
+
+
+def _validate_bounds(max_states: int | None, max_depth: int | None) -> None:
+    if max_states is not None and (not isinstance(max_states, int) or max_states < 1):
+        raise ValueError(f"max_states must be a positive integer, got {max_states!r}")
+    if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 0):
+        raise ValueError(f"max_depth must be a non-negative integer, got {max_depth!r}")
+
+
+def explore(
+    model: Model,
+    visitors: Sequence[Visitor] = (),
+    *,
+    max_states: int | None = None,
+    max_depth: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> Exploration:
+    """Visit every state of ``model`` reachable from its initial states once, breadth-first.
+
+    The one exploration loop of klpmc: checking properties, reading the transition relation off a model,
+    drawing the state graph and comparing two models are visitors of it. ``max_states`` bounds the
+    number of distinct states, ``max_depth`` the number of steps from an initial state; a bounded search
+    that leaves states unexplored is not complete. Ctrl-C ends it cleanly.
+
+    A model with ``fingerprint(state)`` has the visited set keep fingerprints, and full states only until
+    they are expanded (the kernel's C: a snapshot of its memory is large, its digest small).
+    """
+    _validate_bounds(max_states, max_depth)
+    return _Loop(model, tuple(visitors), max_states, max_depth, progress).run()
+
+
+class _Loop:
+    """One run of `explore`; the state of the search lives in locals of `run` for speed."""
+
+    def __init__(self, model: Model, visitors: tuple[Visitor, ...], max_states: int | None,
+                 max_depth: int | None, progress: Callable[[Progress], None] | None) -> None:
+        self.model = model
+        self.visitors = visitors
+        self.max_states = _UNBOUNDED if max_states is None else max_states
+        self.max_depth = _UNBOUNDED if max_depth is None else max_depth
+        self.progress = progress
+
+    def run(self) -> Exploration:
+        t0 = time.perf_counter()
+        model = self.model
+        key_of = _key_function(model)
+        keyed = key_of is not _identity
+        keys: list[Any] = []
+        parents = array("l")
+        seen: set[Any] = set()
+        frontier: dict[int, State] = {}      # full states not expanded yet (keyed models only)
+        on_state = [v.on_state for v in self.visitors if type(v).on_state is not Visitor.on_state]
+        on_step = [v.on_step for v in self.visitors if v.steps]
+        stopper: list[Visitor] = []
+        for s in model.init_states():
+            try:
+                key = key_of(s)
+                if key in seen:
+                    continue
+            except TypeError as e:
+                raise ModelError(f"initial state is not hashable: {_short(s)} ({e})") from None
+            seen.add(key)
+            keys.append(key)
+            parents.append(-1)
+            if keyed:
+                frontier[len(keys) - 1] = s
+        if not keys:
+            raise ModelError(f"{type(model).__name__}.init_states() gave no initial state")
+        self._check_first(frontier[0] if keyed else keys[0])
+
+        next_steps = model.next_steps
+        transitions = 0
+        depth = 0
+        level_end = len(keys)
+        lo = 0
+        stop: StopReason | None = None
+        progress = self.progress
+        try:
+            for j in range(len(keys)):
+                s = frontier[j] if keyed else keys[j]
+                for visit in on_state:
+                    if visit(j, s):
+                        stopper.append(visit.__self__)  # type: ignore[attr-defined]
+            while lo < len(keys) and not stopper:
+                if lo == level_end:
+                    depth += 1
+                    level_end = len(keys)
+                hi = min(level_end, lo + PROGRESS_EVERY)
+                room = self.max_states - len(keys)
+                if depth >= self.max_depth:
+                    room = 0
+                full = False
+                # ---- hot loop: expand states[lo:hi] ---------------------------------------------------
+                seen_add, keys_append, parents_append = seen.add, keys.append, parents.append
+                for i in range(lo, hi):
+                    s = frontier.pop(i) if keyed else keys[i]
+                    for k, (label, t, log) in enumerate(next_steps(s)):
+                        transitions += 1
+                        key = key_of(t) if keyed else t
+                        if key not in seen:
+                            room -= 1
+                            if room < 0:
+                                full = True
+                                for v in self.visitors:
+                                    v.on_cut(i, s)
+                                break
+                            seen_add(key)
+                            keys_append(key)
+                            parents_append(i)
+                            j = len(keys) - 1
+                            if keyed:
+                                frontier[j] = t
+                            for visit in on_state:
+                                if visit(j, t):
+                                    stopper.append(visit.__self__)  # type: ignore[attr-defined]
+                        for step_visit in on_step:
+                            if step_visit(i, s, k, label, log, t):
+                                stopper.append(step_visit.__self__)  # type: ignore[attr-defined]
+                    if full or stopper:
+                        if not full:
+                            hi = i + 1
+                        break
+                # ------------------------------------------------------------------------------------------
+                if full:
+                    stop = "max_depth" if depth >= self.max_depth else "max_states"
+                    break
+                lo = hi
+                if progress is not None:
+                    progress(Progress(len(keys), transitions, depth, time.perf_counter() - t0))
+        except KeyboardInterrupt:
+            stop = "interrupted"
+            n = min(len(keys), len(parents))  # an append may have been cut in half
+            del keys[n:]
+            del parents[n:]
+        if stopper and stop is None:
+            stop = stopper[0].stop_reason
+        return Exploration(model, keys, parents, transitions, time.perf_counter() - t0, stop)
+
+    def _check_first(self, first_state: State) -> None:
+        """The model keeps the contract on its first state: triples, tuple logs, hashable successors."""
+        for item in self.model.next_steps(first_state):
+            if not (isinstance(item, tuple) and len(item) == 3):
+                raise ModelError(f"next_steps must yield (label, successor, log) triples, got {_short(item)}")
+            if not isinstance(item[2], tuple):
+                raise ModelError(f"a step's log must be a tuple, got {_short(item[2])} for {item[0]}")
+            try:
+                hash(item[1])
+            except TypeError as e:
+                raise ModelError(f"successor of {item[0]} is not hashable ({e})") from None
+
+
+# -- checking properties: a visitor ------------------------------------------------------------------
+
+
+class PropertyVisitor(Visitor):
+    """Settles properties as the exploration goes: a state predicate on each new state, a step predicate
+    on each transition; each fires once (a violation or a witness) and is then left alone."""
+
+    def __init__(self, model: Model, props: tuple[Property, ...], stop_on_violation: bool) -> None:
+        bind: Callable[[Property], Callable[..., bool]] | None = getattr(model, "predicate", None)
+
+        def predicate(p: Property) -> Callable[..., bool]:
+            if bind is not None:
+                return bind(p)
+            if p.predicate is None:
+                raise ModelError(f"property {p.name!r} is a rule over views; {type(model).__name__} has none")
+            return p.predicate
+
+        self.props = props
+        self.hits: dict[int, tuple[int, ...]] = {}   # property position -> (state) or (state, step)
+        # (position, predicate, the predicate's value that settles it: False for always/step)
+        active = [(i, predicate(p), p.kind == "sometimes") for i, p in enumerate(props)]
+        self.state_active = [e for e in active if not props[e[0]].on_steps]
+        self.step_active = [e for e in active if props[e[0]].on_steps]
+        self.steps = bool(self.step_active)
+        self.blocking = {i for i, p in enumerate(props) if p.kind != "sometimes"} if stop_on_violation else set()
+
+    def on_state(self, j: int, state: State) -> bool:
+        active = self.state_active
+        if not active:
+            return False
+        fired = False
+        for pos, pred, fire_when in active:
+            if bool(pred(state)) is fire_when:
+                self.hits[pos] = (j,)
+                fired = True
+        if fired:
+            self.state_active = [e for e in active if e[0] not in self.hits]
+            return not self.blocking.isdisjoint(self.hits)
+        return False
+
+    def on_step(self, i: int, before: State, k: int, label: Label, log: Log, after: State) -> bool:
+        fired = False
+        for pos, pred, fire_when in self.step_active:
+            if bool(pred(before, label, log, after)) is fire_when:
+                self.hits[pos] = (i, k)
+                fired = True
+        if fired:
+            self.step_active = [e for e in self.step_active if e[0] not in self.hits]
+            self.steps = bool(self.step_active)
+            return not self.blocking.isdisjoint(self.hits)
+        return False
+
+    def results(self, run: Exploration) -> tuple[PropertyResult, ...]:
+        out = []
+        for pos, prop in enumerate(self.props):
+            hit = self.hits.get(pos)
+            if hit is None:
+                out.append(PropertyResult(prop, prop.verdict_at_end if run.complete else "undetermined"))
+            else:
+                trace = run.trace(hit[0], hit[1] if len(hit) == 2 else None)
+                out.append(PropertyResult(prop, prop.verdict_on_fire, trace))
+        return tuple(out)
+
+
+def _validate(props: tuple[Property, ...]) -> None:
     names: set[str] = set()
     for p in props:
         if not isinstance(p, Property):
@@ -184,10 +501,6 @@ def _validate(props: tuple[Property, ...], max_states: int | None, max_depth: in
         if p.name in names:
             raise ValueError(f"two properties are named {p.name!r}")
         names.add(p.name)
-    if max_states is not None and (not isinstance(max_states, int) or max_states < 1):
-        raise ValueError(f"max_states must be a positive integer, got {max_states!r}")
-    if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 0):
-        raise ValueError(f"max_depth must be a non-negative integer, got {max_depth!r}")
 
 
 def check(
@@ -198,6 +511,7 @@ def check(
     max_depth: int | None = None,
     stop_on_violation: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    visitors: Sequence[Visitor] = (),
 ) -> Result:
     """Explore every reachable state of ``model`` breadth-first and settle every property.
 
@@ -205,224 +519,14 @@ def check(
     state; a bounded search that leaves states unexplored is not complete.  ``stop_on_violation`` ends the
     search once an ``always`` or ``step`` property is violated.  ``progress`` is called every
     `PROGRESS_EVERY` expanded states or so.  Ctrl-C ends the search cleanly with partial statistics.
+    Further ``visitors`` watch the same exploration.
     """
     props = tuple(properties)
-    _validate(props, max_states, max_depth)
-    return _Search(model, props, max_states, max_depth, stop_on_violation, progress).run()
-
-
-# A hit records where a property fired: ("state", index) or ("step", index of before, ordinal of the step).
-_Hit: TypeAlias = tuple[int, ...]
-
-
-class _Search:
-    """One run of `check`; the state of the search lives in locals of `run` for speed."""
-
-    def __init__(
-        self,
-        model: Model,
-        props: tuple[Property, ...],
-        max_states: int | None,
-        max_depth: int | None,
-        stop_on_violation: bool,
-        progress: Callable[[Progress], None] | None,
-    ) -> None:
-        self.model = model
-        self.props = props
-        self.max_states = _UNBOUNDED if max_states is None else max_states
-        self.max_depth = _UNBOUNDED if max_depth is None else max_depth
-        self.stop_on_violation = stop_on_violation
-        self.progress = progress
-        self.states: list[State] = []
-        self.parents = array("l")
-        self.hits: dict[int, _Hit] = {}  # property position -> where it fired
-        self.seen: set[State] = set()
-
-    def _initial(self) -> None:
-        seen = self.seen
-        for s in self.model.init_states():
-            try:
-                if s in seen:
-                    continue
-            except TypeError as e:
-                raise ModelError(f"initial state is not hashable: {_short(s)} ({e})") from None
-            seen.add(s)
-            self.states.append(s)
-            self.parents.append(-1)
-        if not self.states:
-            raise ModelError(f"{type(self.model).__name__}.init_states() gave no initial state")
-        first = self.model.next_steps(self.states[0])
-        for item in first:
-            if not (isinstance(item, tuple) and len(item) == 3):
-                raise ModelError(f"next_steps must yield (label, successor, log) triples, got {_short(item)}")
-            if not isinstance(item[2], tuple):
-                raise ModelError(f"a step's log must be a tuple, got {_short(item[2])} for {item[0]}")
-            try:
-                hash(item[1])
-            except TypeError as e:
-                raise ModelError(f"successor of {item[0]} is not hashable ({e})") from None
-
-    def _check_states(self, lo: int, hi: int, active: list[tuple[int, Callable[[State], Any], bool]]) -> bool:
-        """Evaluate the active state predicates on states[lo:hi]; return True if one fired."""
-        states = self.states
-        fired = False
-        for entry in active:
-            pos, pred, fire_when = entry
-            for j in range(lo, hi):
-                if bool(pred(states[j])) is fire_when:
-                    self.hits[pos] = (j,)
-                    fired = True
-                    break
-        if fired:
-            active[:] = [e for e in active if e[0] not in self.hits]
-        return fired
-
-    def run(self) -> Result:
-        t0 = time.perf_counter()
-        self._initial()
-        states = self.states
-        parents = self.parents
-        seen = self.seen
-        next_steps = self.model.next_steps
-        hits = self.hits
-        props = self.props
-
-        # (position, predicate, the predicate's value that settles it: False for always/step)
-        active = [(i, p.predicate, p.kind == "sometimes") for i, p in enumerate(props)]
-        state_active = [e for e in active if not props[e[0]].on_steps]
-        step_active = [e for e in active if props[e[0]].on_steps]
-        blocking = {i for i, p in enumerate(props) if p.kind != "sometimes"}  # stop_on_violation cares
-
-        transitions = 0
-        depth = 0  # depth of the level being expanded
-        level_end = len(states)  # states[lo:level_end] have depth `depth`
-        checked = 0  # states[:checked] have had the state predicates evaluated
-        lo = 0
-        stop: StopReason | None = None
-        progress = self.progress
-        try:
-            if state_active:
-                self._check_states(0, len(states), state_active)
-            checked = len(states)
-            while lo < len(states):
-                if self.stop_on_violation and not blocking.isdisjoint(hits):
-                    stop = "stop_on_violation"
-                    break
-                if lo == level_end:
-                    depth += 1
-                    level_end = len(states)
-                hi = min(level_end, lo + PROGRESS_EVERY)
-                room = self.max_states - len(states)
-                if depth >= self.max_depth:
-                    room = 0
-                # ---- hot loop: expand states[lo:hi] -------------------------------------------------
-                seen_add = seen.add
-                states_append = states.append
-                parents_append = parents.append
-                full = False
-                if not step_active:
-                    for i in range(lo, hi):
-                        for _label, t, _log in next_steps(states[i]):
-                            transitions += 1
-                            if t not in seen:
-                                room -= 1
-                                if room < 0:
-                                    full = True
-                                    break
-                                seen_add(t)
-                                states_append(t)
-                                parents_append(i)
-                        if full:
-                            break
-                else:
-                    for i in range(lo, hi):
-                        s = states[i]
-                        for k, (label, t, log) in enumerate(next_steps(s)):
-                            transitions += 1
-                            fired = False
-                            for pos, pred, fire_when in step_active:
-                                if bool(pred(s, label, log, t)) is fire_when:
-                                    hits[pos] = (i, k)
-                                    fired = True
-                            if fired:
-                                step_active = [e for e in step_active if e[0] not in hits]
-                            if t not in seen:
-                                room -= 1
-                                if room < 0:
-                                    full = True
-                                    break
-                                seen_add(t)
-                                states_append(t)
-                                parents_append(i)
-                        if full:
-                            break
-                # -------------------------------------------------------------------------------------
-                if state_active:
-                    self._check_states(checked, len(states), state_active)
-                checked = len(states)
-                if full:
-                    stop = "max_depth" if depth >= self.max_depth else "max_states"
-                    break
-                lo = hi
-                if progress is not None:
-                    progress(Progress(len(states), transitions, depth, time.perf_counter() - t0))
-        except KeyboardInterrupt:
-            stop = "interrupted"
-            n = min(len(states), len(parents))  # an append may have been cut in half
-            del states[n:]
-            del parents[n:]
-        complete = stop is None
-        results = tuple(self._result(i, p, complete) for i, p in enumerate(props))
-        max_depth_seen = self._depth_of(len(states) - 1)
-        seconds = time.perf_counter() - t0
-        stats = Stats(len(states), transitions, max_depth_seen, seconds, peak_memory())
-        return Result(results, stats, complete, stop)
-
-    def _path(self, j: int) -> list[int]:
-        """Indices from an initial state to states[j]."""
-        path = [j]
-        parents = self.parents
-        while parents[j] >= 0:
-            j = parents[j]
-            path.append(j)
-        path.reverse()
-        return path
-
-    def _depth_of(self, j: int) -> int:
-        return len(self._path(j)) - 1
-
-    def _trace_to(self, j: int) -> list[Step]:
-        states = self.states
-        path = self._path(j)
-        steps: list[Step] = []
-        for p, c in itertools.pairwise(path):
-            child = states[c]
-            for label, t, log in self.model.next_steps(states[p]):
-                if t == child:
-                    steps.append(Step(label, log, t))
-                    break
-            else:
-                raise ModelError(
-                    f"next_steps is not deterministic: {_short(states[p])} no longer leads to {_short(child)}"
-                )
-        return steps
-
-    def _result(self, pos: int, prop: Property, complete: bool) -> PropertyResult:
-        hit = self.hits.get(pos)
-        if hit is None:
-            return PropertyResult(prop, prop.verdict_at_end if complete else "undetermined")
-        j = hit[0]
-        steps = self._trace_to(j)
-        init = self.states[self._path(j)[0]]
-        if len(hit) == 2:  # a step property: add the step that fired it
-            for k, (label, t, log) in enumerate(self.model.next_steps(self.states[j])):
-                if k == hit[1]:
-                    steps.append(Step(label, log, t))
-                    break
-            else:
-                before = _short(self.states[j])
-                raise ModelError(f"next_steps is not deterministic: step {hit[1]} of {before}")
-        return PropertyResult(prop, prop.verdict_on_fire, Trace(init, tuple(steps)))
+    _validate(props)
+    _validate_bounds(max_states, max_depth)
+    checker = PropertyVisitor(model, props, stop_on_violation)
+    run = explore(model, (checker, *visitors), max_states=max_states, max_depth=max_depth, progress=progress)
+    return Result(checker.results(run), run.stats(), run.complete, run.stop_reason)
 
 
 def _matches(wanted: Label, label: Label) -> bool:

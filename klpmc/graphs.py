@@ -20,15 +20,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import networkx as nx
 
-from klpmc.engine import Label, Log, Model, ModelError, Trace
-from klpmc.output import command_of_label, log_events, log_lines
+from klpmc.engine import Label, Log, Model, ModelError, Trace, Visitor, explore
+from klpmc.steps import command_of_label, log_events, log_lines
 
 __all__ = [
     "GRAPH_LIMIT",
@@ -104,47 +103,47 @@ def trace_graph(model: Model, trace: Trace) -> Any:
     return g
 
 
+class GraphVisitor(Visitor):
+    """Builds the state graph as the exploration goes: a node per state, an edge per transition."""
+
+    steps = True
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.g = nx.MultiDiGraph(kind="states")
+        self.key_of: Any = getattr(model, "fingerprint", None) or (lambda s: s)
+        self.ids: dict[Any, str] = {}
+
+    def on_state(self, j: int, state: Any) -> bool:
+        node = f"s{j}"
+        self.ids[self.key_of(state)] = node
+        self.g.add_node(node, label=_summary(self.model, state), state=str(state), kind="state", frontier=False)
+        return False
+
+    def on_step(self, i: int, before: Any, k: int, label: Label, log: Log, after: Any) -> bool:
+        target = self.ids[self.key_of(after)]
+        self.g.add_edge(f"s{i}", target, key=str(label), **_edge_attrs(self.model, label, log, "step"))
+        return False
+
+    def on_cut(self, i: int, state: Any) -> None:
+        self.g.nodes[f"s{i}"]["frontier"] = True
+
+
 def state_graph(model: Model, max_states: int) -> tuple[Any, bool]:
     """Every reachable state, breadth-first, up to ``max_states`` of them: (graph, complete).
 
-    A separate BFS from the engine's (which keeps no labels or edges); states found past the bound are
-    left out with their edges, and a state with a step to one of them is marked ``frontier``.
+    A visitor of the one exploration loop; it stops where the bound is reached: the state whose step
+    leads past it is marked ``frontier``.
     """
-    g = nx.MultiDiGraph(kind="states")
-    ids: dict[Any, str] = {}
-    queue: deque[tuple[Any, int]] = deque()
-    complete = True
-
-    def add(state: Any, depth: int, kind: str) -> str | None:
-        nonlocal complete
-        known = ids.get(state)
-        if known is not None:
-            return known
-        if len(ids) >= max_states:
-            complete = False
-            return None
-        ids[state] = f"s{len(ids)}"
-        g.add_node(
-            ids[state], label=_summary(model, state), state=str(state), kind=kind, depth=depth, frontier=False
-        )
-        queue.append((state, depth))
-        return ids[state]
-
-    for s in model.init_states():
-        add(s, 0, "init")
-    if not ids:
-        raise ModelError(f"{type(model).__name__}.init_states() gave no initial state")
-    while queue:
-        state, depth = queue.popleft()
-        source = ids[state]
-        for label, succ, log in model.next_steps(state):
-            target = add(succ, depth + 1, "state")
-            if target is None:
-                g.nodes[source]["frontier"] = True
-            else:
-                g.add_edge(source, target, key=str(label), **_edge_attrs(model, label, log, "step"))
-    g.graph["complete"] = complete
-    return g, complete
+    visitor = GraphVisitor(model)
+    run = explore(model, [visitor], max_states=max_states)
+    for node, data in visitor.g.nodes(data=True):
+        path = run.path(int(node[1:]))
+        data["depth"] = len(path) - 1
+        if len(path) == 1:
+            data["kind"] = "init"
+    visitor.g.graph["complete"] = run.complete
+    return visitor.g, run.complete
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ records as JSON objects, sequences as JSON arrays; anything else ``{"#unserializ
 The encoding is generic, it knows nothing about livepatch: a NamedTuple or a dataclass is a record of its
 fields, a tuple a ``#tup``, a list a sequence, a set or frozenset a ``#set`` (elements sorted by their
 JSON text, so the file is the same every run), a dict a ``#map``, None the Quint/Apalache variant
-``{"tag": "None", "value": {"#tup": []}}``.  When a state is a NamedTuple or a dataclass its fields are the
-trace's ``vars``; otherwise there is one variable, ``state``.  Each state's ``#meta`` says which step led to
+``{"tag": "None", "value": {"#tup": []}}``.  When the model names its states' fields (``model.fields(state)``,
+the livepatch models' field table) those are the trace's ``vars``; when a state is a NamedTuple or a
+dataclass its fields are; otherwise there is one variable, ``state``.  Each state's ``#meta`` says which step led to
 it: ``action`` (the label as a call), ``command``, ``log`` (the kernel log lines) and ``events``.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from klpmc.engine import Model, Trace
-from klpmc.output import step_json
+from klpmc.steps import step_json
 
 __all__ = ["FORMAT_DESCRIPTION", "encode", "trace_itf"]
 
@@ -73,11 +74,21 @@ def _state_record(state: object, names: tuple[str, ...] | None) -> dict[str, Any
 
 def trace_itf(model: Model, trace: Trace, *, source: str = "", description: str = "") -> dict[str, Any]:
     """The ITF object of ``trace``: its initial state, then the state after each step."""
-    names = _fields(trace.init)
-    states: list[dict[str, Any]] = [{"#meta": {"index": 0}, **_state_record(trace.init, names)}]
+    named: Callable[[Any], dict[str, int]] | None = getattr(model, "fields", None)
+    if named is not None:
+        names: tuple[str, ...] | None = tuple(named(trace.init))
+
+        def record(state: object) -> dict[str, Any]:
+            return {k: encode(v) for k, v in named(state).items()}
+    else:
+        names = _fields(trace.init)
+
+        def record(state: object) -> dict[str, Any]:
+            return _state_record(state, names)
+    states: list[dict[str, Any]] = [{"#meta": {"index": 0}, **record(trace.init)}]
     for i, step in enumerate(trace.steps, 1):
         meta: dict[str, Any] = {"index": i, **step_json(model, step)}
-        states.append({"#meta": meta, **_state_record(step.state, names)})
+        states.append({"#meta": meta, **record(step.state)})
     top: dict[str, Any] = {"format": "ITF", "format-description": FORMAT_DESCRIPTION}
     if source:
         top["source"] = source
@@ -85,6 +96,6 @@ def trace_itf(model: Model, trace: Trace, *, source: str = "", description: str 
         top["description"] = description
     describe: Callable[[Any], str] | None = getattr(model, "describe", None)
     if describe is not None:
-        for record, state in zip(states, (trace.init, *(s.state for s in trace.steps)), strict=True):
-            record["#meta"]["describe"] = describe(state)
+        for entry, state in zip(states, (trace.init, *(s.state for s in trace.steps)), strict=True):
+            entry["#meta"]["describe"] = describe(state)
     return {"#meta": top, "vars": list(names) if names is not None else ["state"], "states": states}

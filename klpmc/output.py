@@ -4,24 +4,20 @@ A `Report` is one run of one model on one configuration, with the expected verdi
 Renderers take a report and know nothing about what the model means: a step shows the command the model
 says a person would type (``command(label)``), else the label, then the step's log lines.
 
-Artifacts under ``--out DIR`` are written by the functions in `ARTIFACT_WRITERS`; a new kind of output
-(a state graph, an ITF trace) is one more function there.
+Artifacts under ``--out DIR`` are `klpmc.artifacts`'s.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from klpmc.engine import Label, Log, Model, PropertyResult, Result, Step
-from klpmc.registry import ExpectedVerdict
+from klpmc.engine import Model, PropertyResult, Result
+from klpmc.model import ExpectedVerdict
+from klpmc.steps import command_of, command_of_label, log_events, log_lines, step_json, trace_json
 
 __all__ = [
-    "ARTIFACT_WRITERS",
     "SVG_HINT",
     "PropertyReport",
     "Report",
@@ -35,8 +31,10 @@ __all__ = [
     "report_json",
     "step_json",
     "trace_json",
-    "write_artifacts",
 ]
+
+
+SVG_HINT = "klpmc: no SVG pictures: Graphviz's dot is not on PATH (apt-get install graphviz)"
 
 
 @dataclass(frozen=True)
@@ -77,49 +75,6 @@ class Report:
     @property
     def unexpected(self) -> tuple[PropertyReport, ...]:
         return tuple(p for p in self.properties if not p.ok)
-
-
-def command_of_label(model: Model, label: Label) -> str | None:
-    """The shell command a person types for a step with this label, if the model says."""
-    command: Callable[[Any], str | None] | None = getattr(model, "command", None)
-    return command(label) if command is not None else None
-
-
-def command_of(model: Model, step: Step) -> str | None:
-    """The shell command a person types for this step, if the model says."""
-    return command_of_label(model, step.label)
-
-
-def log_events(log: Log) -> list[Any]:
-    """The structured events of a step's log: ``as_json()`` of each item that is not a string."""
-    events: list[Any] = []
-    for item in log:
-        if isinstance(item, str):
-            continue
-        as_json: Callable[[], Any] | None = getattr(item, "as_json", None)
-        events.append(as_json() if as_json is not None else repr(item))
-    return events
-
-
-def log_lines(log: Log) -> list[str]:
-    """The kernel log lines of a step: the log's strings."""
-    return [item for item in log if isinstance(item, str)]
-
-
-def step_json(model: Model, step: Step) -> dict[str, Any]:
-    """``{action, command, log, events}``: the log's strings, and ``as_json()`` of its other items."""
-    return {
-        "action": str(step.label),
-        "command": command_of(model, step),
-        "log": log_lines(step.log),
-        "events": log_events(step.log),
-    }
-
-
-def trace_json(model: Model, result: PropertyResult) -> list[dict[str, Any]] | None:
-    if result.trace is None:
-        return None
-    return [step_json(model, s) for s in result.trace.steps]
 
 
 def _stats_json(result: Result) -> dict[str, Any]:
@@ -266,66 +221,6 @@ def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
         f"{len(reports) - bad} as expected, {bad} not; "
         f"{states:,} states in {seconds:.2f} s"
     )
-
-
-# --------------------------------------------------------------------------------------------------------
-# artifacts under --out DIR
-# --------------------------------------------------------------------------------------------------------
-
-ArtifactWriter = Callable[[Path, Report, PropertyReport], None]
-
-
-SVG_HINT = "klpmc: no SVG pictures: Graphviz's dot is not on PATH (apt-get install graphviz)"
-
-
-def _write_trace_json(folder: Path, report: Report, prop: PropertyReport) -> None:
-    steps = trace_json(report.model, prop.result)
-    (folder / "trace.json").write_text(json.dumps(steps, indent=2) + "\n")
-
-
-def _write_trace_itf(folder: Path, report: Report, prop: PropertyReport) -> None:
-    """``trace.itf.json``: the trace in the Informal Trace Format (`klpmc.itf`)."""
-    from klpmc.itf import trace_itf  # itf imports this module
-
-    r = prop.result
-    assert r.trace is not None
-    obj = trace_itf(
-        report.model,
-        r.trace,
-        source=f"klpmc {report.model_name} ({report.source} {report.config_name})",
-        description=f"{r.name} ({r.kind}) {r.verdict}: {r.prop.description}",
-    )
-    (folder / "trace.itf.json").write_text(json.dumps(obj, indent=1) + "\n")
-
-
-def _write_trace_graph(folder: Path, report: Report, prop: PropertyReport) -> None:
-    """``trace.{dot,graphml,graph.json,svg}``: the trace's states and steps with the branches out of them."""
-    from klpmc import graphs  # networkx only when --out asks for it
-
-    assert prop.result.trace is not None
-    graphs.write_graph(graphs.trace_graph(report.model, prop.result.trace), folder, "trace")
-
-
-ARTIFACT_WRITERS: list[ArtifactWriter] = [_write_trace_json, _write_trace_itf, _write_trace_graph]
-
-
-def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "_"
-
-
-def write_artifacts(out: Path, report: Report, per_config: bool = False) -> list[Path]:
-    """For each property whose trace is shown, a folder ``out/[config/]property/`` with its artifacts."""
-    written: list[Path] = []
-    base = out / _folder_name(report.config_name) if per_config else out
-    for prop in report.properties:
-        if not prop.shows_trace:
-            continue
-        folder = base / _folder_name(prop.result.name)
-        folder.mkdir(parents=True, exist_ok=True)
-        for writer in ARTIFACT_WRITERS:
-            writer(folder, report, prop)
-        written.append(folder)
-    return written
 
 
 SHOWN = 12     # clauses of a learnt invariant printed in the text report

@@ -9,9 +9,10 @@ A property is data: a name, a kind, a one-line description and a predicate.
   transition (``over="step"``); the verdict says whether it is reachable at all.  It guards the other
   properties against vacuity.
 
-A property may also carry its ``rule``: the same predicate written with the connectives of `klpmc.logic`
-over views (``rule(view)`` or ``rule(before, step, after)``). The predicate is the rule applied to concrete
-views; a model that offers symbolic views turns the same rule into a z3 formula (`klpmc.logic.vacuity`).
+A property may instead carry a ``rule``: the predicate written with the connectives of `klpmc.logic` over
+views (``rule(view)`` or ``rule(before, step, after)``). The model reads its states through views, so it is
+the model that turns a rule into the predicate the engine runs (``model.predicate(prop)``); a model that
+offers symbolic views turns the same rule into a z3 formula (`klpmc.logic.vacuity`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ __all__ = [
     "Verdict",
     "always",
     "sometimes",
+    "state_property",
     "step",
+    "step_property",
 ]
 
 Kind: TypeAlias = Literal["always", "step", "sometimes"]
@@ -63,7 +66,7 @@ class Property:
     name: str
     kind: Kind
     description: str
-    predicate: Callable[..., bool] = field(repr=False, compare=False)
+    predicate: Callable[..., bool] | None = field(repr=False, compare=False)
     over: Over | None = None
     rule: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
@@ -74,8 +77,12 @@ class Property:
             raise ValueError(
                 f"property {self.name!r}: unknown kind {self.kind!r}; kinds: {', '.join(KINDS)}"
             )
-        if not callable(self.predicate):
+        if self.predicate is None and self.rule is None:
+            raise TypeError(f"property {self.name!r}: needs a predicate or a rule")
+        if self.predicate is not None and not callable(self.predicate):
             raise TypeError(f"property {self.name!r}: predicate {self.predicate!r} is not callable")
+        if self.rule is not None and not callable(self.rule):
+            raise TypeError(f"property {self.name!r}: rule {self.rule!r} is not callable")
         natural: Over = "step" if self.kind == "step" else "state"
         over = natural if self.over is None else self.over
         if over not in ("state", "step"):
@@ -100,6 +107,20 @@ class Property:
     def verdict_at_end(self) -> Verdict:
         """The verdict of a complete run in which the predicate never fired: ``holds`` or ``unreachable``."""
         return _SETTLED_AT_END[self.kind]
+
+
+def state_property(name: str, kind: Kind, description: str, rule: Callable[..., Any]) -> Property:
+    """An ``always`` or state ``sometimes`` property from a rule over one view of a state.
+
+    The model evaluates the rule on its states (``model.predicate(prop)``); a symbolic view gives z3 the
+    same rule as a formula.
+    """
+    return Property(name, kind, description, None, "state", rule)
+
+
+def step_property(name: str, kind: Kind, description: str, rule: Callable[..., Any]) -> Property:
+    """A ``step`` or step ``sometimes`` property from a rule over (view before, step view, view after)."""
+    return Property(name, kind, description, None, "step", rule)
 
 
 def always(name: str, description: str, predicate: StatePredicate) -> Property:

@@ -13,15 +13,22 @@ import importlib.util
 import os
 import pkgutil
 import sys
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final
+from typing import Final
 
-from klpmc.engine import Model
-from klpmc.props import VERDICTS, Property, Verdict
+from klpmc.model import (
+    ConfigError,
+    ExpectedVerdict,
+    InputError,
+    ModelDef,
+    Preset,
+    UnknownNameError,
+    _one_line,
+    load_toml,
+)
+from klpmc.props import Property
 
 __all__ = [
     "MODELS_PACKAGE",
@@ -37,6 +44,7 @@ __all__ = [
     "catalogue",
     "get_model",
     "load_toml",
+    "properties_of",
     "select_properties",
 ]
 
@@ -44,123 +52,11 @@ MODELS_PACKAGE: Final = "klpmc.models"
 PROPERTIES_PACKAGE: Final = "klpmc.properties"
 
 
-class InputError(Exception):
-    """Bad input from the person at the keyboard; the message is one line, the CLI exits 2 with it."""
-
-
-class ConfigError(InputError):
-    """A configuration (TOML file, scope spec, preset config) is malformed; raised by model config loaders."""
-
-
-class UnknownNameError(InputError, LookupError):
-    """An unknown model, preset or property; the message lists what exists instead."""
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named configuration of a model, with a one-line summary."""
-
-    summary: str
-    config: Any
-
-
-@dataclass(frozen=True)
-class ExpectedVerdict:
-    """The verdict a manifest expects for one property on one preset, and why."""
-
-    verdict: Verdict
-    reason: str = ""
-    binding: bool = True  # False: any settled verdict is fine (sometimes-properties off the presets)
-
-    def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"unknown verdict {self.verdict!r}; verdicts: {', '.join(VERDICTS)}")
-
-
-def default_expectation(prop: Property) -> ExpectedVerdict:
-    """What a configuration outside the manifest expects: always/step hold, sometimes is reachable."""
-    if prop.kind == "sometimes":
-        return ExpectedVerdict("reachable", "not in the manifest")
-    return ExpectedVerdict("holds", "not in the manifest")
-
-
-@dataclass(frozen=True, eq=False)
-class ModelDef:
-    """A model as the CLI sees it: how to build it, its presets, the verdicts they are expected to give.
-
-    * ``build(config) -> Model``; may raise `ConfigError`.
-    * ``expected[preset or config name][property name]``: manifest entries; anything missing gets
-      `default_expectation`.
-    * ``properties``: catalogue names that apply to this model (the default selection).
-    * ``load_config(path) -> (config, notes)``: reads ``--config FILE.toml``; raises `ConfigError`.
-    * ``scope(spec) -> [(config name, config), ...]``: the configurations ``--scope SPEC`` enumerates.
-    * ``replay(path, check) -> (output lines, ok)``: the selftest scenario harness.
-    """
-
-    name: str
-    summary: str
-    build: Callable[[Any], Model]
-    presets: Mapping[str, Preset]
-    default_preset: str
-    expected: Mapping[str, Mapping[str, ExpectedVerdict]] = field(default_factory=dict)
-    properties: Sequence[str] = ()
-    load_config: Callable[[Path], tuple[Any, list[str]]] | None = None
-    scope: Callable[[str], list[tuple[str, Any]]] | None = None
-    replay: Callable[[Path, bool], tuple[list[str], bool]] | None = None
-
-    def __post_init__(self) -> None:
-        where = f"ModelDef {self.name!r}"
-        if not self.name or any(c.isspace() for c in self.name):
-            raise ValueError(f"{where}: a model name is one word")
-        if not self.presets:
-            raise ValueError(f"{where}: no presets")
-        if self.default_preset not in self.presets:
-            raise ValueError(
-                f"{where}: default preset {self.default_preset!r} is not a preset; presets: "
-                + ", ".join(self.presets)
-            )
-        for config_name, entries in self.expected.items():
-            for prop_name, exp in entries.items():
-                if not isinstance(exp, ExpectedVerdict):
-                    entry = f"expected[{config_name!r}][{prop_name!r}]"  # type: ignore[unreachable]
-                    raise TypeError(f"{where}: {entry} is not an ExpectedVerdict")
-        object.__setattr__(self, "properties", tuple(self.properties))
-
-    def preset(self, name: str) -> Preset:
-        """The preset called ``name``; `UnknownNameError` lists the presets otherwise."""
-        try:
-            return self.presets[name]
-        except KeyError:
-            raise UnknownNameError(
-                f"unknown preset {name!r} for model {self.name!r}; presets: {', '.join(self.presets)}"
-            ) from None
-
-    def expectation(self, config_name: str | None, prop: Property) -> ExpectedVerdict:
-        """The verdict expected of ``prop`` on a preset or scope configuration (None: a config file).
-
-        Off the presets (a scope configuration or a config file the manifest does not name), whether a
-        sometimes-property is reachable depends on the configuration: it is reported, not held against it.
-        """
-        if config_name is not None:
-            exp = self.expected.get(config_name, {}).get(prop.name)
-            if exp is not None:
-                return exp
-        exp = default_expectation(prop)
-        if prop.kind == "sometimes" and (config_name is None or config_name not in self.presets):
-            return ExpectedVerdict(exp.verdict, "off the presets a reachability guard only informs", False)
-        return exp
-
-
 # --------------------------------------------------------------------------------------------------------
 # discovery
 # --------------------------------------------------------------------------------------------------------
 
 _broken: dict[str, str] = {}  # module name -> one-line error, from the last all_models()
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _import_model_module(module_name: str) -> ModuleType:
@@ -291,32 +187,30 @@ def catalogue() -> dict[str, Property]:
     return props
 
 
+def properties_of(model: ModelDef) -> tuple[str, ...]:
+    """The catalogue names a model checks by default: those it lists, or those its features admit."""
+    if model.properties:
+        return tuple(model.properties)
+    map_source_checkout()
+    try:
+        pkg = importlib.import_module(PROPERTIES_PACKAGE)
+    except ModuleNotFoundError:
+        return ()
+    applicable = getattr(pkg, "applicable", None)
+    return tuple(applicable(tuple(model.features))) if applicable is not None else ()
+
+
 def select_properties(model: ModelDef, names: Sequence[str] = ()) -> list[Property]:
-    """The properties to check: ``names`` from the catalogue, or else every property the model lists."""
+    """The properties to check: ``names`` from the catalogue, or else every property the model checks."""
     cat = catalogue()
-    wanted = list(names) if names else list(model.properties)
+    wanted = list(names) if names else list(properties_of(model))
     chosen: list[Property] = []
     for n in wanted:
         if n not in cat:
-            mine = ", ".join(model.properties) or "none"
+            mine = ", ".join(properties_of(model)) or "none"
             if names:
                 raise UnknownNameError(f"unknown property {n!r}; properties of {model.name}: {mine}")
             raise InputError(f"model {model.name!r} lists property {n!r}, which is not in the catalogue")
         if cat[n] not in chosen:
             chosen.append(cat[n])
     return chosen
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file for a config loader; any problem becomes a one-line `ConfigError`."""
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory, not a TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {_one_line(e)}") from None

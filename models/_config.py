@@ -229,7 +229,7 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
 
 def load_config(path: str, model: str, features: tuple[str, ...]) -> tuple[Config, list[str]]:
     """Read a TOML configuration file; errors are one line naming the file and the problem."""
-    from klpmc.registry import ConfigError, load_toml
+    from klpmc.model import ConfigError, load_toml
 
     data = load_toml(Path(path))
     try:
@@ -285,7 +285,7 @@ def scope_configs(spec: str, model: str, features: tuple[str, ...]) -> list[tupl
     SPEC is ``patches=N,states=M``: N patches (each replace or not), each holding any subset of M state
     ids; with the features of the model also block_disable per state. Failing setup and reversal are on.
     """
-    from klpmc.registry import ConfigError
+    from klpmc.model import ConfigError
 
     sizes = {"patches": 2, "states": 1}
     for part in filter(None, (p.strip() for p in spec.split(","))):

@@ -47,7 +47,7 @@ class Harness:
         self.model = KlpModel(variant, config, features)
         self.v = variant
         self.config = config
-        self.state: KState = self.model.init_states()[0]
+        self.state: KState = self.model.init_kernel()
         self.out: list[str] = []
 
     def step(self, body: Any) -> Any:
@@ -183,7 +183,7 @@ def replay_lines(variant: ModuleType, config: Config, expected: list[str],
 def replay_file(variant: ModuleType, model: str, path: str, check: bool,
                 features: tuple[str, ...]) -> tuple[list[str], bool]:
     """`klpmc replay MODEL FILE [--check]`: the log the model prints, and whether it matches the file."""
-    from klpmc.registry import ConfigError
+    from klpmc.model import ConfigError
 
     try:
         expected = read_scenario(path)

@@ -74,10 +74,10 @@ class Event(NamedTuple):
         return out
 
 
-# The life-cycle phase a callback leaves its object or state in, by position: the first callback
-# (setup / pre_patch) brings it in, the last (release / post_unpatch) takes it out.
-PHASE_OF = {"setup": "setup", "pre_patch": "setup", "enable": "enabled", "post_patch": "enabled",
-            "disable": "disabled", "pre_unpatch": "disabled", "release": None, "post_unpatch": None}
+def fault_text(point: tuple[Any, ...]) -> str:
+    """The last argument of a label whose step makes a call fail: ``fail=<kind>:<patch>:<where>``."""
+    kind, patch, where = point
+    return f"fail={kind}:{patch}:{where}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,8 +216,8 @@ class KState(NamedTuple):
     shadows: tuple[tuple[Any, ...], ...]    # (obj, id, data), sorted: the shadow variable hash table
     tasks: tuple[TaskS, ...]
     gone: tuple[str, ...]                   # modules that may not be loaded again (no reload)
-    world: tuple[tuple[Any, Any], ...]      # what the modules' code changed in the system, sorted
-    ghost: tuple[Any, ...]                  # model-private globals (e.g. a static flag of a series)
+    world: tuple[tuple[Any, Any], ...]      # what the test modules' code changed in the system, sorted
+    statics: tuple[Any, ...]                # static variables of the series' C (e.g. a static flag)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -409,12 +409,12 @@ class Kernel:
         "fail_at",
         "fault_points",
         "faults",
-        "ghost",
         "gone",
         "log",
         "modules",
         "patches",
         "shadows",
+        "statics",
         "target",
         "tasks",
         "transition",
@@ -445,7 +445,7 @@ class Kernel:
         k.tasks = [Task(t) for t in s.tasks]
         k.gone = set(s.gone)
         k.world = dict(s.world)
-        k.ghost = list(s.ghost)
+        k.statics = list(s.statics)
         return k
 
     def freeze(self) -> KState:
@@ -462,7 +462,7 @@ class Kernel:
             s.tasks if tasks == s.tasks else tasks,
             _same_or_sorted(s.gone, self.gone),
             s.world if _dict_unchanged(self.world, s.world) else tuple(sorted(self.world.items())),
-            s.ghost if tuple(self.ghost) == s.ghost else tuple(self.ghost),
+            s.statics if tuple(self.statics) == s.statics else tuple(self.statics),
         )
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -478,34 +478,8 @@ class Kernel:
 
     def event(self, callback: str, patch: str | None = None, obj: str | None = None,
               state: int | None = None, ret: int = 0) -> None:
-        """Record a callback that ran; the world keeps the life-cycle phase it left the system in.
-
-        World keys: ``("obj", patch, object)`` for per-object callbacks, ``("state", id)`` for per-state
-        ones. A failing first callback changes nothing. This is bookkeeping for the properties: it mirrors
-        what the callbacks did to the system, not a kernel variable.
-        """
+        """Record a callback that ran, in the log; the history of callbacks is `models._ghost`'s to keep."""
         self.log.append(Event(callback, patch, obj, state, ret))
-        if callback not in PHASE_OF or ret:
-            return
-        key: tuple[Any, ...] = ("state", state) if state is not None else ("obj", patch, obj)
-        phase = PHASE_OF[callback]
-        if phase is None:
-            self.world.pop(key, None)
-        else:
-            self.world[key] = phase
-
-    def note_transition(self, what: str) -> None:
-        """Bookkeeping for the properties: the state-callback world when a transition starts, reversals."""
-        if what == "start":
-            self.world[("@start",)] = tuple(sorted((k, v) for k, v in self.world.items() if k[0] == "state"))
-            self.world.pop(("@reversed",), None)
-        elif what == "reverse":
-            # reversing a reversed transition brings it back to its first direction
-            if self.world.pop(("@reversed",), None) is None:
-                self.world[("@reversed",)] = True
-        else:
-            self.world.pop(("@start",), None)
-            self.world.pop(("@reversed",), None)
 
     def fault(self, point: tuple[Any, ...]) -> bool:
         """A call that may fail: True if this step makes it fail. Records the point for enumeration."""

@@ -12,14 +12,15 @@ entry point a user or the scheduler can trigger, every nondeterministic outcome 
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ._config import Config, load_config, presets_for, scope_configs
+from klpmc.logic import Domain
+from klpmc.props import Property
+
+from ._config import Config
+from ._fields import Sig, Vocab
 from ._klp import (
     EBUSY,
     KLP_TRANSITION_IDLE,
@@ -34,7 +35,10 @@ from ._klp import (
     ModS,
     Module,
     PatchSpec,
+    fault_text,
 )
+from ._state import Layout
+from ._view import StepView, View, step_fields, step_values, terms_step, terms_view, values_step, values_view
 
 EEXIST = 17
 
@@ -86,7 +90,12 @@ def delete_module(v: ModuleType, k: Kernel, name: str) -> int:
 
 
 class KlpModel:
-    """A livepatch variant on one configuration, as the checker sees it."""
+    """A livepatch variant on one configuration, as the checker sees it.
+
+    States are the packed vectors of the configuration's field table (`models._fields`); a step decodes
+    the vector into the kernel's structures, runs the variant's code on a working copy of them, and packs
+    the result with the callback history the observer reads off the step's log.
+    """
 
     def __init__(self, variant: ModuleType, config: Config, features: tuple[str, ...]) -> None:
         self.v = variant
@@ -94,7 +103,10 @@ class KlpModel:
         self.config = config
         self.env = Env(self.spec_of, config.fixture_of)
         self.faults = frozenset(config.faults)
-        self._tokens: Any = None
+        self.sig = self.signature()
+        self.layout = Layout(self.sig)
+        self.vocab = Vocab()
+        self._layouts: dict[Sig, Layout] = {_fields_of(self.sig): self.layout}
 
     def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
         """The module as built for this variant: a struct klp_state without is_shadow has no such field."""
@@ -104,11 +116,16 @@ class KlpModel:
         return dataclasses.replace(spec, states=tuple(dataclasses.replace(st, is_shadow=False)
                                                       for st in spec.states))
 
-    def init_states(self) -> list[KState]:
-        return [KState((), None, KLP_TRANSITION_IDLE, (), (), (), (), (), tuple(self.v_ghost_init()))]
+    def init_kernel(self) -> KState:
+        """The kernel before any module loads: nothing listed, no transition, the series' statics."""
+        return KState((), None, KLP_TRANSITION_IDLE, (), (), (), (), (), tuple(getattr(self.v, "STATICS_INIT", ())))
 
-    def v_ghost_init(self) -> tuple[Any, ...]:
-        return tuple(getattr(self.v, "GHOST_INIT", ()))
+    def init_states(self) -> list[bytes]:
+        return [self.layout.encode(self.init_kernel())]
+
+    def kernel(self, s: bytes) -> KState:
+        """The kernel's structures a state vector stands for."""
+        return self.layout.decode(s)
 
     # each action: (label, body(k) -> None); bodies may record fault points
     def actions(self, s: KState) -> Iterator[tuple[Call, Callable[[Kernel], Any], bool]]:
@@ -172,23 +189,29 @@ class KlpModel:
         body(k)
         return k.freeze(), tuple(k.log), k.fault_points
 
-    def next_steps(self, s: KState) -> Iterator[tuple[Call, KState, tuple[Any, ...]]]:
-        for label, body, may_fail in self.actions(s):
+    def kernel_steps(self, ks: KState) -> Iterator[tuple[Call, KState, tuple[Any, ...]]]:
+        """Every step out of a kernel: (label, the kernel after it, its log), faults included."""
+        for label, body, may_fail in self.actions(ks):
             try:
-                succ, log, points = self.run(s, body)
+                succ, log, points = self.run(ks, body)
             except Disabled:
                 continue
             yield label, succ, log
             if may_fail and points:
                 for point in points:
-                    fsucc, flog, _ = self.run(s, body, point)
+                    fsucc, flog, _ = self.run(ks, body, point)
                     yield Call(label.func, (*label.args, fault_text(point))), fsucc, flog
 
-    # -- symbolic views (klpmc.logic): the same fields the properties read, as z3 integers ----------------
-    def signature(self, events: int = 8) -> Any:
-        """The finite vocabulary of this configuration: its patches, state ids, objects and modules."""
-        from klpmc.properties._view import Sig
+    def next_steps(self, s: bytes) -> Iterator[tuple[Call, bytes, tuple[Any, ...]]]:
+        layout = self.layout
+        history = layout.values(s)
+        encode = layout.encode
+        for label, succ, log in self.kernel_steps(layout.decode(s)):
+            yield label, encode(succ, history, log), log
 
+    # -- what the properties read: the field table, concretely and as z3 terms ----------------------------
+    def signature(self, events: int = 8) -> Sig:
+        """The finite vocabulary of this configuration: its patches, state ids, objects and modules."""
         patches: list[str] = []
         sids: set[int] = set()
         objects: list[tuple[str, str]] = []
@@ -206,54 +229,98 @@ class KlpModel:
                                        *(o for _, o in objects if o != "vmlinux")]))
         return Sig(tuple(patches), tuple(sorted(sids)), tuple(objects), modules, events, max(versions))
 
-    def symbolic_state(self, prefix: str, sig: Any = None) -> tuple[Any, Any]:
+    def layout_of(self, sig: Sig) -> Layout:
+        """The layout of a (wider) vocabulary, sharing this model's tokens: a scope's union."""
+        key = _fields_of(sig)
+        got = self._layouts.get(key)
+        if got is None:
+            got = self._layouts[key] = Layout(sig, self.layout.tokens)
+        return got
+
+    def view(self, s: bytes) -> View:
+        """A state as the rules read it."""
+        return values_view(self.sig, self.layout.table, self.layout.values(s))
+
+    def step_view(self, label: Call, log: tuple[Any, ...]) -> StepView:
+        return values_step(self.vocab, step_values(label, log, self.sig, self.vocab))
+
+    def predicate(self, prop: Property) -> Callable[..., bool]:
+        """The property's rule, evaluated on this configuration's states (what the engine calls)."""
+        rule = prop.rule
+        if rule is None:
+            return prop.predicate
+        sig, table, unpack, vocab = self.sig, self.layout.table, self.layout.table.unpack, self.vocab
+        views: dict[bytes, View] = {}
+
+        def view(s: bytes) -> View:
+            got = views.get(s)
+            if got is None:
+                if len(views) > 2:
+                    views.clear()
+                got = views[s] = values_view(sig, table, unpack(s))
+            return got
+
+        if not prop.on_steps:
+            def on_state(s: bytes) -> bool:
+                return bool(rule(view(s)))
+            return on_state
+        steps: dict[int, tuple[tuple[Any, ...], StepView]] = {}
+
+        def on_step(before: bytes, label: Call, log: tuple[Any, ...], after: bytes) -> bool:
+            got = steps.get(id(log))
+            if got is None or got[0] is not log:
+                if len(steps) > 64:
+                    steps.clear()
+                got = steps[id(log)] = (log, values_step(vocab, step_values(label, log, sig, vocab)))
+            return bool(rule(view(before), got[1], view(after)))
+        return on_step
+
+    def _vector(self, s: bytes, sig: Sig) -> tuple[int, ...]:
+        """The values of a state in the table of ``sig`` (this configuration's, or a scope's union)."""
+        other = self.layout_of(sig)
+        if other is self.layout:
+            return self.layout.values(s)
+        mine = dict(zip(self.layout.table.names(), self.layout.values(s), strict=True))
+        history = [mine.get(f.name, 0) for f in other.table.fields]
+        return other.table.unpack(other.encode(self.layout.decode(s), history))
+
+    def symbolic_state(self, prefix: str, sig: Sig | None = None) -> tuple[View, Domain]:
         """A state whose fields are z3 variables named with ``prefix``, and the domain they range over."""
-        from klpmc.properties._view import ZView
+        sig = sig or self.sig
+        return terms_view(sig, self.layout_of(sig).table, prefix)
 
-        view = ZView(sig or self.signature(), prefix)
-        return view, view.domain()
-
-    def symbolic_step(self, prefix: str, sig: Any = None) -> tuple[Any, Any]:
+    def symbolic_step(self, prefix: str, sig: Sig | None = None) -> tuple[StepView, Domain]:
         """A step (label and events) whose fields are z3 variables, and their domain."""
-        from klpmc.properties._view import ZStep
+        sig = sig or self.sig
+        return terms_step(sig, self.vocab, sig.events, prefix)
 
-        step = ZStep(sig or self.signature(), prefix)
-        return step, step.domain()
+    def flatten_state(self, s: bytes, prefix: str, sig: Sig | None = None) -> dict[str, int]:
+        """A state as the values of the fields `symbolic_state` names."""
+        sig = sig or self.sig
+        return self.layout_of(sig).table.as_dict(self._vector(s, sig), prefix)
 
-    def flatten_state(self, s: KState, prefix: str, sig: Any) -> dict[str, int]:
-        """A state as the values of the fields `symbolic_state` names (tokens numbered per model)."""
-        from klpmc.properties._view import Tokens, flatten
-
-        if self._tokens is None:
-            self._tokens = Tokens()
-        return flatten(s, sig, prefix, self._tokens)
-
-    def flatten_step(self, label: Call, log: tuple[Any, ...], prefix: str, sig: Any) -> dict[str, int]:
-        from klpmc.properties._view import flatten_step
-
-        return flatten_step(label, log, sig, prefix)
+    def flatten_step(self, label: Call, log: tuple[Any, ...], prefix: str, sig: Sig | None = None) -> dict[str, int]:
+        sig = sig or self.sig
+        return step_fields(step_values(label, log, sig, self.vocab), sig.events, prefix)
 
     def tokens_used(self) -> int:
-        return 0 if self._tokens is None else len(self._tokens)
+        return len(self.layout.tokens)
 
     def token(self, value: Any) -> int:
         """The number this run gives a value that fields only compare for equality."""
-        from klpmc.properties._view import Tokens
-
-        if self._tokens is None:
-            self._tokens = Tokens()
-        return int(self._tokens(value))
+        return self.layout.token(value)
 
     def share_tokens(self, other: KlpModel) -> None:
         """Number values as ``other`` does (configurations of one scope share one numbering)."""
-        other.token(None)
-        self._tokens = other._tokens
+        self.layout = Layout(self.sig, other.layout.tokens)
+        self._layouts = {_fields_of(self.sig): self.layout}
+        self.vocab = other.vocab
 
-    def relation(self, sig: Any = None, name: str = "") -> Any:
+    def relation(self, sig: Sig | None = None, name: str = "") -> Any:
         """The transition relation over the fields the properties read, read off the model code."""
         from ._relation import extract
 
-        return extract(self, sig or self.signature(), Disabled, name=name)
+        return extract(self, sig or self.sig, Disabled, name=name)
 
     def scope_relation(self, models: list[KlpModel], names: list[str]) -> Any:
         """One relation for every configuration of a scope, the configuration a free input of it.
@@ -261,18 +328,14 @@ class KlpModel:
         The configurations share one vocabulary (the union of theirs) and one numbering of tokens, so a
         rule that two of them share is one rule.
         """
-        from klpmc.properties._view import Sig
-
         from ._relation import extract, merge
 
-        sigs = [m.signature() for m in models]
-        sig = Sig(tuple(dict.fromkeys(p for s in sigs for p in s.patches)),
-                  tuple(sorted({i for s in sigs for i in s.sids})),
-                  tuple(dict.fromkeys(o for s in sigs for o in s.objects)),
-                  tuple(dict.fromkeys(m for s in sigs for m in s.modules)),
-                  max(s.events for s in sigs), max(s.max_version for s in sigs))
+        sig = models[0].sig
+        for m in models[1:]:
+            sig = sig.union(m.sig)
         for m in models:
-            m.share_tokens(self)
+            if m is not self:
+                m.share_tokens(self)
         rels = [extract(m, sig, Disabled, name=n, finish=False) for m, n in zip(models, names, strict=True)]
         return merge(rels, self.tokens_used())
 
@@ -307,26 +370,41 @@ class KlpModel:
             return ("state", self._CANONICAL.get(callback, callback), e.patch, e.state, e.ret)
         return ("object", callback, e.patch, e.object, e.ret)
 
-    def describe(self, s: KState) -> str:
+    def fields(self, s: bytes) -> dict[str, int]:
+        """A state's named fields (not its tokens), for people and for other tools (ITF)."""
+        table = self.layout.table
+        return {f.name: v for f, v in zip(table.fields, self.layout.values(s), strict=True) if not f.token}
+
+    def describe(self, s: bytes) -> str:
         """A few lines for a graph node: klp_patches, the transition, loaded modules, what callbacks did."""
+        ks = self.kernel(s)
+        vals = self.layout.values(s)
+        slot = self.layout.table.slot
         patches = []
-        for p in s.patches:
+        for p in ks.patches:
             flags = "enabled" if p.enabled else "disabled"
-            if p.mod == s.transition:
-                flags += ", " + ("patching" if s.target == 1 else "unpatching")
+            if p.mod == ks.transition:
+                flags += ", " + ("patching" if ks.target == 1 else "unpatching")
             if p.forced:
                 flags += ", forced"
             patches.append(f"{p.mod}{'r' if p.replace else ''}({flags})")
         lines = ["klp_patches: " + (" ".join(patches) or "-")]
-        mods = [m.name + ("(pinned)" if m.pinned else "") for m in s.modules if m.name not in s.gone]
+        mods = [m.name + ("(pinned)" if m.pinned else "") for m in ks.modules if m.name not in ks.gone]
         lines.append("modules: " + (" ".join(mods) or "-"))
-        world = [f"{k[1]}={v}" for k, v in s.world if k[0] == "state"]
-        world += [f"{k[1]}/{k[2]}={v}" for k, v in s.world if k[0] == "obj"]
+        names = {1: "setup", 2: "enabled", 3: "disabled"}
+        world = [f"{sid}={names[vals[slot[('ws', sid)]]]}" for sid in self.sig.sids if vals[slot[("ws", sid)]]]
+        world += [f"{p}/{o}={names[vals[slot[('wo', p, o)]]]}" for p, o in self.sig.objects
+                  if vals[slot[("wo", p, o)]]]
         if world:
             lines.append("set up: " + " ".join(world))
-        if s.shadows:
-            lines.append("shadow: " + " ".join(f"<{o},{i}>" for o, i, _ in s.shadows))
+        if ks.shadows:
+            lines.append("shadow: " + " ".join(f"<{o},{i}>" for o, i, _ in ks.shadows))
         return "\n".join(lines)
+
+
+def _fields_of(sig: Sig) -> Sig:
+    """The part of a vocabulary the state's fields depend on (not the event slots of a step)."""
+    return dataclasses.replace(sig, events=0)
 
 
 class Disabled(Exception):
@@ -353,11 +431,6 @@ class InsmodResult:
         return hash((self.module, self.ret))
 
 
-def fault_text(point: tuple[Any, ...]) -> str:
-    kind, patch, where = point
-    return f"fail={kind}:{patch}:{where}"
-
-
 def command_of(label: Call, config: Config) -> str | None:
     """The shell command a person types for a step, as the selftest harness writes it."""
     f, a = label.func, label.args
@@ -374,64 +447,3 @@ def command_of(label: Call, config: Config) -> str | None:
     if f == "force_store":
         return f"echo 1 > /sys/kernel/livepatch/{a[0]}/force"
     return None
-
-
-# -- ModelDef --------------------------------------------------------------------------------------
-
-
-def make_model_def(modname: str, name: str, summary: str, features: tuple[str, ...],
-                   expected: dict[str, dict[str, tuple[str, str]]] | None = None,
-                   default_preset: str = "small",
-                   extra_presets: dict[str, tuple[str, Config]] | None = None) -> Any:
-    """The registry entry of a variant module: build, presets, manifest, config loader, scope, replay.
-
-    ``features`` say what the variant has (object_callbacks, state_callbacks, versions, block_disable,
-    shadow_states, replace_set); the catalogue properties whose requirements they meet apply to it.
-    ``expected[preset][property] = (verdict, one-line reason)`` is the manifest; scope configurations
-    are named in it by their scope name.
-    """
-    from klpmc.properties import applicable
-
-    from klpmc.registry import ExpectedVerdict, ModelDef, Preset
-
-    variant = sys.modules[modname]
-    all_presets = dict(presets_for(name, features))
-    all_presets.update(extra_presets or {})
-    presets = {pname: Preset(psummary, cfg) for pname, (psummary, cfg) in all_presets.items()}
-    manifest = {
-        preset: {prop: ExpectedVerdict(verdict, reason) for prop, (verdict, reason) in props.items()}
-        for preset, props in (expected or {}).items()
-    }
-    manifest.update(scope_manifest(name, ExpectedVerdict))
-    from . import _harness
-
-    return ModelDef(
-        name=name,
-        summary=summary,
-        build=lambda config: KlpModel(variant, config, features),
-        presets=presets,
-        default_preset=default_preset,
-        expected=manifest,
-        properties=applicable(features),
-        load_config=lambda path: load_config(path, name, features),
-        scope=lambda spec: scope_configs(spec, name, features),
-        replay=lambda path, check: _harness.replay_file(variant, name, path, check, features),
-    )
-
-
-def scope_manifest(name: str, verdict: Any) -> dict[str, dict[str, Any]]:
-    """The recorded verdicts of the model's scope configurations (models/manifests/<name>.json).
-
-    ``scopes[spec][configuration]`` lists the properties that configuration violates; ``reasons[property]``
-    says why in one line. Written by scripts/record_scope_manifest.py and reviewed by hand.
-    """
-    path = Path(__file__).parent / "manifests" / f"{name}.json"
-    if not path.exists():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    reasons = data.get("reasons", {})
-    out: dict[str, dict[str, Any]] = {}
-    for configs in data.get("scopes", {}).values():
-        for config, props in configs.items():
-            out[config] = {p: verdict("violated", reasons.get(p, "recorded")) for p in props}
-    return out

@@ -4,13 +4,14 @@ z3 needs the models' transition relation as a formula; writing it by hand would 
 every model. Instead each step runs, on every reachable state, on a working copy that records which parts
 of the kernel state the code reads (`WatchedKernel`, `WatchedDict`) and which it writes. The body of a
 step is deterministic, so the step does the same thing on *every* state that agrees on what it read: the
-step becomes a guarded update ``(values read) -> (values written)`` over the fields of
-`klpmc.properties._view` (the fields the properties read, plus tokens for the rest of the state). Such a
+step becomes a guarded update ``(values read) -> (values written)`` over the fields of the field table
+(`models._fields`: the fields the properties read, plus tokens for the rest of the state). The history
+of the callbacks is the observer's (`models._ghost`), which tells what it read and wrote the same way. Such a
 rule also applies to states the BFS never met (another callback history, another shadow table, another
 module), which is what makes induction over it say something.
 
 Granularity: a read of klp_patches (or of the transition patch) reads every patch field; the world and
-the module list are watched key by key; the shadow table, tasks, gone modules and ghosts as wholes. A
+the module list are watched key by key; the shadow table, tasks, gone modules and statics as wholes. A
 field that changes without being read or written is a hole in the watching and stops the extraction.
 """
 
@@ -21,11 +22,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._klp import Kernel, KState
+from klpmc.engine import Visitor, explore
+
+from ._fields import TOKEN_MAX, Sig
+from ._klp import Call, Kernel, KState, fault_text
+from ._view import step_fields, step_values
 
 ALL = object()     # the whole component was read or written
 
-_WATCHED = frozenset({"patches", "transition", "target", "shadows", "tasks", "gone", "ghost", "world", "modules"})
+_WATCHED = frozenset({"patches", "transition", "target", "shadows", "tasks", "gone", "statics", "world",
+                      "modules"})
 
 
 class Watch:
@@ -195,48 +201,43 @@ class WatchedState:
 
 # -- from components to fields ----------------------------------------------------------------------
 
-
+# the fields of the table that encode each component of the kernel's structures (by field kind)
+_COMPONENT_FIELDS = {
+    "patches": ("pos", "enabled", "forced", "replace", "holds", "version", "setup", "rest.patches"),
+    "transition": ("transition",), "target": ("target",), "shadows": ("sh", "shadows"),
+    "tasks": ("rest.tasks",), "gone": ("rest.gone",), "statics": ("rest.statics",), "world": ("rest.world",),
+    "modules": ("loaded", "pinned", "mod"),
+}
 _BY_COMPONENT: dict[Any, dict[str, list[str]]] = {}
 
 
-def _fields_by_component(sig: Any) -> dict[str, list[str]]:
-    """`properties._view.fields(sig)` grouped by the Kernel attribute each field encodes."""
+def _fields_by_component(model: Any, sig: Sig) -> dict[str, list[str]]:
+    """The field table's names grouped by the `Kernel` attribute each field encodes."""
     got = _BY_COMPONENT.get(sig)
     if got is None:
-        from klpmc.properties._view import component_of, fields
-
+        kind = {k: c for c, kinds in _COMPONENT_FIELDS.items() for k in kinds}
         got = _BY_COMPONENT[sig] = {}
-        for f in fields(sig):
-            got.setdefault(component_of(f), []).append(f)
+        for f in model.layout_of(sig).table.fields:
+            c = kind.get(f.key[0])
+            if c is not None:
+                got.setdefault(c, []).append(f.name)
     return got
 
 
-def _fields_of(sig: Any, component: str, key: Any) -> list[str]:
+def _fields_of(model: Any, sig: Sig, component: str, key: Any) -> list[str]:
     """The fields that encode one component of the state (or one key of the world or module list)."""
-    from klpmc.properties._view import _key
-
     if component == "cfg.spec":
         return [f"cfg.spec[{key}]"] if key in sig.patches else ["cfg.run"]
     if component == "cfg.run":
         return ["cfg.run"]
-    if key is ALL:
-        return _fields_by_component(sig).get(component, [])
+    if component == "history":
+        return [key]
+    if key is ALL or component == "world":
+        return _fields_by_component(model, sig).get(component, [])
     if component == "modules":
         if key not in sig.modules:
             raise KeyError(f"module {key!r} is not in the configuration's vocabulary")
         return [f"loaded[{key}]", f"pinned[{key}]", f"mod[{key}]"]
-    if component == "world":
-        if key[0] == "state":
-            return [f"ws[{key[1]}]"]
-        if key[0] == "obj":
-            if (key[1], key[2]) not in sig.objects:
-                raise KeyError(f"object {key[1:]} is not in the configuration's vocabulary")
-            return [f"wo[{_key(key[1], key[2])}]"]
-        if key[0] == "@start":
-            return ["started", *(f"start[{sid}]" for sid in sig.sids)]
-        if key[0] == "@reversed":
-            return ["reversed"]
-        return ["rest.world"]
     raise KeyError(component)
 
 
@@ -254,28 +255,38 @@ class WatchHole(Exception):
     """A step changed a field that it neither read nor wrote as far as the watch could see."""
 
 
-def _run(model: Any, s: KState, body: Callable[[Kernel], Any], fail_at: Any,
-         watch: Watch) -> tuple[KState, tuple[Any, ...], list[Any]]:
-    """KlpModel.run on a watched working copy."""
-    k = WatchedKernel.watched(s, model.env, model.faults, fail_at, watch)
+def _run(model: Any, s: bytes, ks: KState, body: Callable[[Kernel], Any], fail_at: Any,
+         watch: Watch) -> tuple[bytes, tuple[Any, ...], list[Any]]:
+    """KlpModel.run on a watched working copy; the observer's reads and writes of the history go to the watch."""
+    k = WatchedKernel.watched(ks, model.env, model.faults, fail_at, watch)
     body(k)
     watch.on = False
-    return k.freeze(), tuple(k.log), k.fault_points
+    succ, log = k.freeze(), tuple(k.log)
+    layout = model.layout
+    history = list(layout.values(s))
+    read: set[int] = set()
+    wrote: set[int] = set()
+    layout.observer.apply(history, log, (read, wrote))
+    names = layout.table.fields
+    watch.reads |= {("history", names[i].name) for i in read}
+    watch.writes |= {("history", names[i].name) for i in wrote}
+    return layout.encode(succ, history), log, k.fault_points
 
 
-def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException],
-                   config: dict[str, int]) -> Iterator[tuple[Rule, KState]]:
+def rules_of_state(model: Any, s: bytes, sig: Sig, disabled: type[BaseException],
+                   config: dict[str, int]) -> Iterator[tuple[Rule, bytes]]:
     """The guarded updates of every step out of s, each with the successor it leads to.
 
     ``config`` holds the configuration's field values: what the run does (``cfg.run``, read by every
     step) and each patch's module spec (``cfg.spec[P]``, read for the listed patches, whose working
     copies carry it, and when the code loads a module).
     """
+    ks = model.kernel(s)
     enum = Watch()
     enum.read("cfg.run")
-    for p in s.patches:
+    for p in ks.patches:
         enum.read("cfg.spec", p.mod)
-    actions = list(model.actions(WatchedState(s, enum)))
+    actions = list(model.actions(WatchedState(ks, enum)))
     pre = {**model.flatten_state(s, "", sig), **config}
     for label, body, may_fail in actions:
         base = Watch()
@@ -283,37 +294,32 @@ def rules_of_state(model: Any, s: KState, sig: Any, disabled: type[BaseException
         if label.func == "klp_enable_patch":     # its label carries the module's parameters
             base.read("cfg.spec", label.args[0])
         try:
-            succ, log, points = _run(model, s, body, None, base)
+            succ, log, points = _run(model, s, ks, body, None, base)
         except disabled:
             continue
         yield _rule(model, sig, label, s, pre, succ, log, base), succ
         if may_fail and points:
-            from ._model import Call, fault_text
-
             for point in points:
                 w = Watch()
                 w.reads |= base.reads
-                fsucc, flog, _ = _run(model, s, body, point, w)
+                fsucc, flog, _ = _run(model, s, ks, body, point, w)
                 flabel = Call(label.func, (*label.args, fault_text(point)))
                 yield _rule(model, sig, flabel, s, pre, fsucc, flog, w), fsucc
 
 
-def _rule(model: Any, sig: Any, label: Any, s: KState, pre: dict[str, int], succ: KState, log: tuple[Any, ...],
+def _rule(model: Any, sig: Sig, label: Any, s: bytes, pre: dict[str, int], succ: bytes, log: tuple[Any, ...],
           watch: Watch) -> Rule:
-    from klpmc.properties._view import step_parts
-
     post = {**model.flatten_state(succ, "", sig), **{f: v for f, v in pre.items() if f.startswith("cfg.")}}
-    read = {f for c, key in watch.reads for f in _fields_of(sig, c, key)}
-    wrote = {f for c, key in watch.writes for f in _fields_of(sig, c, key)}
+    read = {f for c, key in watch.reads for f in _fields_of(model, sig, c, key)}
+    wrote = {f for c, key in watch.writes for f in _fields_of(model, sig, c, key)}
     # one key of the world's catch-all field: its value after the step depends on the keys not written
-    read |= {"rest.world" for c, key in watch.writes if c == "world" and key is not ALL
-             and _fields_of(sig, c, key) == ["rest.world"]}
+    read |= {"rest.world" for c, key in watch.writes if c == "world" and key is not ALL}
     changed = {f for f in post if post[f] != pre[f]}
     if not changed <= read | wrote:
         raise WatchHole(f"{label}: fields {sorted(changed - read - wrote)} changed unseen")
     guard = tuple(sorted((f, pre[f]) for f in read))
     effect = tuple(sorted((f, post[f]) for f in (wrote | changed)))
-    return Rule(label, guard, effect, step_parts(label, log))
+    return Rule(label, guard, effect, step_values(label, log, sig, model.vocab))
 
 
 @dataclass
@@ -324,7 +330,7 @@ class Relation:
     fields: dict[str, tuple[int, int]]
     init: list[dict[str, int]]
     rules: list[Rule]
-    states: dict[tuple[int, ...], KState]      # every reachable state by its field values
+    states: dict[tuple[int, ...], bytes]       # every reachable state by its field values
     transitions: int
     diameter: int                               # the longest shortest path from an initial state
     owner: dict[tuple[int, ...], Any]           # the model (configuration) each state belongs to
@@ -356,59 +362,76 @@ def config_fields(model: Any, sig: Any) -> dict[str, int]:
         out[f"cfg.spec[{p}]"] = model.token(specs)
     return out
 
-def extract(model: Any, sig: Any, disabled: type[BaseException], max_states: int = 1_000_000,
+class RelationVisitor(Visitor):
+    """Reads the rules off each state as the exploration finds it, and checks the watched steps are the
+    model's steps (`next_steps`), one by one."""
+
+    steps = True
+
+    def __init__(self, model: Any, sig: Sig, disabled: type[BaseException], config: dict[str, int],
+                 names: list[str]) -> None:
+        self.model, self.sig, self.disabled, self.config, self.names = model, sig, disabled, config, names
+        self.rules: dict[Rule, None] = {}
+        self.states: dict[tuple[int, ...], bytes] = {}
+        self.pending: dict[int, list[tuple[str, bytes]]] = {}
+
+    def on_state(self, j: int, s: bytes) -> bool:
+        flat = {**self.model.flatten_state(s, "", self.sig), **self.config}
+        self.states[tuple(flat[n] for n in self.names)] = s
+        got = []
+        for rule, succ in rules_of_state(self.model, s, self.sig, self.disabled, self.config):
+            self.rules[rule] = None
+            got.append((str(rule.label), succ))
+        self.pending[j] = got
+        return False
+
+    def on_step(self, i: int, s: bytes, k: int, label: Any, log: Any, t: bytes) -> bool:
+        got = self.pending[i]
+        if k >= len(got) or got[k] != (str(label), t):
+            raise WatchHole(f"watched steps differ from next_steps in state {self.model.describe(s)!r}")
+        if k == len(got) - 1:
+            got.clear()
+        return False
+
+    def finish(self) -> None:
+        for i, got in self.pending.items():
+            if got:
+                raise WatchHole(f"the watched steps of state {i} include {got[0][0]}, which next_steps lacks")
+
+
+def extract(model: Any, sig: Sig, disabled: type[BaseException], max_states: int = 1_000_000,
             name: str = "", finish: bool = True) -> Relation:
     """Run every step on every reachable state with the watch on; collect the distinct guarded updates.
 
-    The watched steps must lead where `next_steps` leads (checked on every state), so the rules cover the
-    model's reachable transitions exactly; on other states they do what the code would do there.
+    A visitor of the engine's one exploration loop. The watched steps must lead where `next_steps` leads
+    (checked on every state), so the rules cover the model's reachable transitions exactly; on other
+    states they do what the code would do there.
     """
-    from klpmc.properties._view import fields as view_fields
-
     config = config_fields(model, sig)
-    names = [*view_fields(sig), *config]
+    table = model.layout_of(sig).table
+    names = [*table.names(), *config]
+    visitor = RelationVisitor(model, sig, disabled, config, names)
+    run = explore(model, [visitor], max_states=max_states)
+    if not run.complete:
+        raise ValueError(f"more than {max_states} states")
+    visitor.finish()
     init = list(model.init_states())
-    seen = {s: 0 for s in init}
-    queue = list(init)
-    rules: dict[Rule, None] = {}
-    states: dict[tuple[int, ...], KState] = {}
-    transitions = 0
-    i = 0
-    while i < len(queue):
-        s = queue[i]
-        i += 1
-        flat = {**model.flatten_state(s, "", sig), **config}
-        states[tuple(flat[n] for n in names)] = s
-        got = []
-        for rule, succ in rules_of_state(model, s, sig, disabled, config):
-            rules[rule] = None
-            got.append((str(rule.label), succ))
-            if succ not in seen:
-                if len(seen) >= max_states:
-                    raise ValueError(f"more than {max_states} states")
-                seen[succ] = seen[s] + 1
-                queue.append(succ)
-        want = [(str(label), succ) for label, succ, _ in model.next_steps(s)]
-        if got != want:
-            raise WatchHole(f"watched steps differ from next_steps in state {s}")
-        transitions += len(got)
-    bounds = {**view_fields(sig), **{f: (0, 1 << 20) for f in config}}
+    bounds = {**table.bounds(), **{f: (0, TOKEN_MAX) for f in config}}
     tokens = model.tokens_used()
     for f, (lo, hi) in bounds.items():
-        if hi == 1 << 20:       # a token: only the numbers handed out so far
+        if hi == TOKEN_MAX:       # a token: only the numbers handed out so far
             bounds[f] = (lo, max(tokens - 1, 0))
-    rel = Relation(sig, bounds, [{**model.flatten_state(s, "", sig), **config} for s in init], list(rules),
-                   states, transitions, max(seen.values()), dict.fromkeys(states, model), dict.fromkeys(states, name))
+    states = visitor.states
+    rel = Relation(sig, bounds, [{**model.flatten_state(s, "", sig), **config} for s in init], list(visitor.rules),
+                   states, run.transitions, run.depth(), dict.fromkeys(states, model), dict.fromkeys(states, name))
     return finished(rel) if finish else rel
 
 
 def finished(rel: Relation) -> Relation:
     """The rules' steps as fields, with as many event slots as the busiest step needs."""
-    from klpmc.properties._view import step_fields
-
-    slots = max([len(r.step.events) for r in rel.rules] + [1])
+    slots = max([(len(r.step) - 3) // 6 for r in rel.rules] + [1])
     rel.sig = dataclasses.replace(rel.sig, events=slots)
-    steps = {r.step: tuple(sorted(step_fields(r.step, rel.sig, "").items())) for r in rel.rules}
+    steps = {r.step: tuple(sorted(step_fields(r.step, slots, "").items())) for r in rel.rules}
     rel.rules = list(dict.fromkeys(dataclasses.replace(r, step=steps[r.step]) for r in rel.rules))
     return rel
 

@@ -17,6 +17,7 @@ Left out:
 from __future__ import annotations
 
 from ._config import Config
+from ._def import make_model_def
 from ._fixtures import upstream_fixtures
 from ._kernel import (
     klp_init_tasks,
@@ -47,7 +48,6 @@ from ._klp import (
     klp_is_object_loaded,
     obj_label,
 )
-from ._model import make_model_def
 
 LOG = "livepatch"
 
@@ -139,7 +139,6 @@ def klp_init_transition(k: Kernel, patch: KlpPatch, state: int) -> None:
     k.target = state
     k.pr(LOG, f"'{patch.mod}': initializing {'patching' if state == KLP_TRANSITION_PATCHED else 'unpatching'}"
               " transition")
-    k.note_transition("start")
     klp_init_tasks(k, KLP_TRANSITION_UNPATCHED if state == KLP_TRANSITION_PATCHED else KLP_TRANSITION_PATCHED)
 
 
@@ -179,7 +178,6 @@ def klp_complete_transition(k: Kernel) -> None:
     k.pr(LOG, f"'{patch.mod}': {direction} complete")
     k.target = KLP_TRANSITION_IDLE
     k.transition = None
-    k.note_transition("end")
 
 
 def klp_cancel_transition(k: Kernel) -> None:
@@ -223,7 +221,6 @@ def klp_reverse_transition(k: Kernel) -> None:
     assert patch is not None
     direction = "patching to unpatching" if k.target == KLP_TRANSITION_PATCHED else "unpatching to patching"
     k.pr(LOG, f"'{patch.mod}': reversing transition from {direction}")
-    k.note_transition("reverse")
     patch.enabled = not patch.enabled
     k.target = KLP_TRANSITION_PATCHED if k.target == KLP_TRANSITION_UNPATCHED else KLP_TRANSITION_UNPATCHED
     klp_start_transition(k)

@@ -13,7 +13,7 @@ removed). The other patches change selftests, samples and documentation; their t
 
 Names: a state callback exists when its canonical name (setup/enable/disable/release, by position) is in the
 state's spec; pre_patch_succeeded is `KlpState.succeeded`; the static bool
-klp_states_pre_unpatch_replaced_called is ``k.ghost[REPLACED_CALLED]``; its WARN_ON is an event.
+klp_states_pre_unpatch_replaced_called is ``k.statics[REPLACED_CALLED]``; its WARN_ON is an event.
 
 What the checker finds (manifest reasons; models/refcount.py has the fix and the smallest traces):
 - The *_replaced() helpers walk every other patch, not only the older ones that klp_unpatch_replaced_patches()
@@ -36,6 +36,7 @@ Left out:
 from __future__ import annotations
 
 from ._config import Config
+from ._def import make_model_def
 from ._fixtures_v1 import v1_fixtures
 from ._kernel import (
     Dtor,
@@ -68,7 +69,6 @@ from ._klp import (
     klp_is_object_loaded,
     obj_label,
 )
-from ._model import make_model_def
 
 LOG = "livepatch"
 
@@ -206,20 +206,20 @@ def klp_states_post_unpatch(k: Kernel, patch: KlpPatch) -> None:
         state.succeeded = False
 
 
-# static bool klp_states_pre_unpatch_replaced_called: k.ghost[REPLACED_CALLED]
+# static bool klp_states_pre_unpatch_replaced_called: k.statics[REPLACED_CALLED]
 REPLACED_CALLED = 0
-GHOST_INIT = (False,)
+STATICS_INIT = (False,)
 
 
 def klp_states_pre_unpatch_replaced(k: Kernel, patch: KlpPatch) -> None:
     """klp_states_pre_unpatch_replaced(): pre_unpatch of the states the replaced patches alone have."""
     # Make sure that it was cleared at the end of the last transition.
-    if k.ghost[REPLACED_CALLED]:  # WARN_ON
+    if k.statics[REPLACED_CALLED]:  # WARN_ON
         k.event("WARN_ON(klp_states_pre_unpatch_replaced_called)", patch.mod)
     for old_patch in klp_for_each_patch(k):
         if old_patch is not patch:
             klp_states_pre_unpatch(k, old_patch)
-    k.ghost[REPLACED_CALLED] = True
+    k.statics[REPLACED_CALLED] = True
 
 
 def klp_states_post_unpatch_replaced(k: Kernel, patch: KlpPatch) -> None:
@@ -228,19 +228,19 @@ def klp_states_post_unpatch_replaced(k: Kernel, patch: KlpPatch) -> None:
         if old_patch is not patch:
             klp_states_post_unpatch(k, old_patch)
     # Reset for the next transition.
-    k.ghost[REPLACED_CALLED] = False
+    k.statics[REPLACED_CALLED] = False
 
 
 def klp_states_post_patch_replaced(k: Kernel, patch: KlpPatch) -> None:
     """klp_states_post_patch_replaced(): undo pre_unpatch_replaced when a replace is cancelled or reversed."""
     # This only occurs when a transition is canceled after a preparation step failed.
-    if not k.ghost[REPLACED_CALLED]:
+    if not k.statics[REPLACED_CALLED]:
         return
     for old_patch in klp_for_each_patch(k):
         if old_patch is not patch:
             klp_states_post_patch(k, old_patch)
     # Reset for the next transition.
-    k.ghost[REPLACED_CALLED] = False
+    k.statics[REPLACED_CALLED] = False
 
 
 # -- transition.c ----------------------------------------------------------------------------------
@@ -253,7 +253,6 @@ def klp_init_transition(k: Kernel, patch: KlpPatch, state: int) -> None:
     k.target = state
     k.pr(LOG, f"'{patch.mod}': initializing {'patching' if state == KLP_TRANSITION_PATCHED else 'unpatching'}"
               " transition")
-    k.note_transition("start")
     klp_init_tasks(k, KLP_TRANSITION_UNPATCHED if state == KLP_TRANSITION_PATCHED else KLP_TRANSITION_PATCHED)
 
 
@@ -294,7 +293,6 @@ def klp_complete_transition(k: Kernel) -> None:
     k.pr(LOG, f"'{patch.mod}': {direction} complete")
     k.target = KLP_TRANSITION_IDLE
     k.transition = None
-    k.note_transition("end")
 
 
 def klp_cancel_transition(k: Kernel) -> None:
@@ -338,7 +336,6 @@ def klp_reverse_transition(k: Kernel) -> None:
     assert patch is not None
     direction = "patching to unpatching" if k.target == KLP_TRANSITION_PATCHED else "unpatching to patching"
     k.pr(LOG, f"'{patch.mod}': reversing transition from {direction}")
-    k.note_transition("reverse")
     patch.enabled = not patch.enabled
     k.target = KLP_TRANSITION_PATCHED if k.target == KLP_TRANSITION_UNPATCHED else KLP_TRANSITION_UNPATCHED
     klp_start_transition(k)

@@ -1,6 +1,6 @@
 """Rules that mainline keeps (and one it breaks by design): transitions, per-object callbacks, versions.
 
-Each rule is a small named function over views (`properties._view`): ``always`` rules read a state,
+Each rule is a small named function over views (`klpmc.models.View`): ``always`` rules read a state,
 ``step`` rules a transition (before, step, after). It returns True where the rule holds, or, given
 symbolic views, the z3 formula of that; the connectives come from `klpmc.logic`.
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from klpmc.logic import AND, IF, IMPLIES, NOT, all_of, and_then, any_of, given, scan
+from klpmc.models import StepView as Step
+from klpmc.models import View
 
-from . import _view as v
-from ._view import Step, View, state_property, step_property
+from klpmc import models as v
+from klpmc.logic import AND, IF, IMPLIES, NOT, all_of, and_then, any_of, given, scan
+from klpmc.props import state_property, step_property
 
 
 def one_transition(s: View) -> Any:

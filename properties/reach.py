@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from klpmc.logic import AND, IF, NOT, OR, and_then, any_of, sum_of
+from klpmc.models import StepView as Step
+from klpmc.models import View
 
-from . import _view as v
-from ._view import Step, View, state_property, step_property
+from klpmc import models as v
+from klpmc.logic import AND, IF, NOT, OR, and_then, any_of, sum_of
+from klpmc.props import state_property, step_property
+
 from .mainline import completing_replace
 
 

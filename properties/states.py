@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from klpmc.logic import AND, IF, IMPLIES, NOT, OR, all_of, and_then, any_of, given, scan
+from klpmc.models import StepView as Step
+from klpmc.models import View
 
-from . import _view as v
-from ._view import Step, View, state_property, step_property
+from klpmc import models as v
+from klpmc.logic import AND, IF, IMPLIES, NOT, OR, all_of, and_then, any_of, given, scan
+from klpmc.props import state_property, step_property
 
 
 def _state_scan(b: View, t: Step, init: Any, step: Any) -> Any:
@@ -121,7 +123,7 @@ def failed_enable_unchanged(b: View, t: Step, a: View) -> Any:
 def reversal_restores(b: View, t: Step, a: View) -> Any:
     """A reversed transition, once complete, leaves every state as it was before the transition started."""
     return given(AND(NOT(b.idle()), a.idle(), b.reversed()), lambda: all_of(
-        a.wstate(sid) == b.start(sid) for sid in v.union(b.state_ids(), a.state_ids())))
+        a.wstate(sid) == b.start(sid) for sid in b.state_ids()))
 
 
 CATALOGUE = (

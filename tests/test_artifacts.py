@@ -95,12 +95,12 @@ def test_out_writes_json_itf_and_graphs(capsys: pytest.CaptureFixture[str], tmp_
     assert itf["#meta"]["format"] == "ITF"
     mdef = registry.get_model("poc-series")
     model = mdef.build(mdef.preset("drop").config)
-    assert itf["vars"] == list(type(model.init_states()[0])._fields)
+    assert itf["vars"] == list(model.fields(model.init_states()[0]))
     assert [s["#meta"]["index"] for s in itf["states"]] == list(range(len(steps) + 1))
     for state, step in zip(itf["states"][1:], steps, strict=True):
         assert state["#meta"]["action"] == step["action"] and state["#meta"]["log"] == step["log"]
         assert set(itf["vars"]) <= set(state)
-    assert itf["states"][0]["transition"] == {"tag": "None", "value": {"#tup": []}}
+    assert itf["states"][0]["transition"] == -1 and itf["states"][0]["pos[P1]"] == -1
 
     g = nx.read_graphml(folder / "trace.graphml")
     trace_edges = [d for _, _, d in g.edges(data=True) if d["kind"] == "trace"]

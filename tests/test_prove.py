@@ -66,7 +66,8 @@ def test_prove_agrees_with_check(model_name: str, preset: str) -> None:
     props = select_properties(mdef)
     result = check(_model(model_name, preset), props)
     want = {r.prop.name: r for r in result.properties}
-    proofs, info = prove(_model(model_name, preset), props, timeout_ms=60_000)
+    model = _model(model_name, preset)
+    proofs, info = prove(model, props, timeout_ms=60_000)
     assert info["states"] == result.stats.states
     for p in proofs:
         bfs = want[p.prop.name]
@@ -77,7 +78,7 @@ def test_prove_agrees_with_check(model_name: str, preset: str) -> None:
             final = p.trace.trace.steps[-1] if p.trace.trace.steps else None
             if p.prop.on_steps and final is not None:
                 before = p.trace.trace.steps[-2].state if len(p.trace.trace.steps) > 1 else p.trace.trace.init
-                fired = p.prop.predicate(before, final.label, final.log, final.state)
+                fired = model.predicate(p.prop)(before, final.label, final.log, final.state)
                 assert bool(fired) == (p.prop.kind == "sometimes"), p.prop.name
         if p.verdict == "proved":
             assert p.method in ("invariant", "k-induction", "spacer")
