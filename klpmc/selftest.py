@@ -143,10 +143,14 @@ class Plan:
     extended: int = 0           # model steps run on after the trace to finish a pending transition
 
 
-def fault_param(kind: str, where: str, ret: int) -> str:
-    """The module parameter that makes one callback of a generated module fail: ``setup_ret_1=-19``
-    (the first state callback of state 1), ``pre_patch_ret_vmlinux=-19`` (pre_patch of an object)."""
-    return f"{kind}_ret_{re.sub(r'[^A-Za-z0-9_]', '_', where)}={ret}"
+FAIL_PARAM: Final = "fail"     # the generated modules' parameter naming the callbacks that fail
+NO_FAIL: Final = "none"        # a value of it that names no callback
+
+
+def fault_param(kind: str, where: str) -> str:
+    """The value of the generated modules' ``fail`` parameter that makes one callback fail (-ENODEV):
+    ``pre_patch:vmlinux`` (pre_patch of an object), ``setup:1`` (the first callback of state 1)."""
+    return f"{kind}:{where}"
 
 
 def _fault(args: Sequence[str]) -> tuple[str, str, str] | None:
@@ -219,17 +223,16 @@ def plan(trace: Sequence[Mapping[str, Any]], livepatches: Iterable[str], loader:
             params = plain[1:]
             if fault is not None:
                 kind, patch, where = fault
-                code = next((int(e["ret"]) for e in step.get("events") or ()
-                             if e.get("ret") and e.get("callback") != "insmod"), -19)
-                name, _, value = fault_param(kind, where, code).partition("=")
-                path = f"/sys/module/{patch}/parameters/{name}"
+                value = fault_param(kind, where)
+                path = f"/sys/module/{patch}/parameters/{FAIL_PARAM}"
                 if patch == who:
-                    params.append(f"{name}={value}")
+                    params.append(f"{FAIL_PARAM}={value}")
                 else:      # a callback of a loaded livepatch fails while another module loads
-                    commands.append(Command(_echo(value, path), f"echo {value} > {path}",
+                    commands.append(Command(_echo(value, path), f"echo -n {value} > {path}",
                                             comment=f"make {kind} of {patch} fail"))
                 if patch != who or not ret:   # the module stays: its next calls must not fail
-                    after.append(Command(_echo("0", path), f"echo 0 > {path}", comment="and succeed again"))
+                    after.append(Command(_echo(NO_FAIL, path), f"echo -n {NO_FAIL} > {path}",
+                                         comment="and succeed again"))
             text = " ".join(params)
             helper = ("load_failing_mod" if ret else "load_lp" if func == "klp_enable_patch" or who in lps
                       else "load_mod")
@@ -267,8 +270,10 @@ def plan(trace: Sequence[Mapping[str, Any]], livepatches: Iterable[str], loader:
 
 
 def _echo(value: str, path: str) -> str:
-    """A sysfs write the way functions.sh logs its own: the command into the kernel log, then the write."""
-    return f'log "% echo {value} > {path}"; echo {value} > {path}'
+    """A sysfs write the way functions.sh logs its own: the command into the kernel log, then the write (a
+    string parameter without the newline echo would add)."""
+    flag = "" if value.lstrip("-").isdigit() else "-n "
+    return f'log "% echo {flag}{value} > {path}"; echo {flag}{value} > {path}'
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -400,21 +405,42 @@ def makefile_text(modules: Sequence[str]) -> str:
 
 
 def _generator() -> Any:
-    """`klpmc.kmodgen`, the configuration -> C module sources generator, when this klpmc has it."""
-    try:
-        from klpmc import kmodgen  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return kmodgen
+    """The module generator (configuration -> C sources of its modules), when this klpmc has it."""
+    import importlib
+
+    for name in ("klpmc.kmodgen", "klpmc.models._kmodgen"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def renamed_config(config: Any, names: Mapping[str, str]) -> Any:
+    """The configuration with its modules renamed (patches, their objects, the target modules)."""
+    import dataclasses
+
+    patches = tuple(dataclasses.replace(p, name=names.get(p.name, p.name),
+                                        objects=tuple(names.get(o, o) for o in p.objects))
+                    for p in config.patches)
+    return dataclasses.replace(config, patches=patches, targets=tuple(names.get(t, t) for t in config.targets))
 
 
 def module_sources(config: Any, names: Mapping[str, str], api: str) -> tuple[dict[str, str], str | None]:
-    """The C source of each module the configuration has, by the test's module name; or why there is none."""
+    """The C source of each module of the configuration, by the test's module name; or why there is none.
+
+    The generator writes modules of the mainline API; another API's modules (the series') are its to
+    write when it says it knows that API (``APIS``).
+    """
     gen = _generator()
     if gen is None:
         return {}, "this klpmc has no module generator (klpmc.kmodgen) yet"
-    sources = gen.module_sources(config, names=names, api=api)
-    return dict(sources), None
+    apis = tuple(getattr(gen, "APIS", ("mainline",)))
+    if api not in apis:
+        return {}, f"the module generator writes the {', '.join(apis)} API, not {api}'s"
+    kwargs = {"api": api} if hasattr(gen, "APIS") else {}
+    mods = gen.sources(renamed_config(config, names), **kwargs)
+    return {m.name: m.text for m in mods}, None
 
 
 @dataclass(frozen=True)

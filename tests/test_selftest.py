@@ -75,7 +75,7 @@ def run_script(folder: Path, tmp_path: Path) -> tuple[int, list[str], str | None
 
 
 INSMOD_TEXT = {19: "No such device", 16: "Device or resource busy", 22: "Invalid parameters"}
-FAULT_PARAM = re.compile(r"^(?P<kind>setup|pre_patch)_ret_(?P<where>\w+)=(?P<ret>-?\d+)$")
+FAULT_PARAM = re.compile(r"^fail=(?P<kind>setup|pre_patch):(?P<where>\w+)$")
 
 
 class ModelKernel:
@@ -127,9 +127,9 @@ class ModelKernel:
         if helper == "log":
             text = line[4:]
             self.log.append(text)
-            m = re.match(r"% echo (-?\d+) > .*/sys/module/(\w+)/parameters/(\w+)$", text)
-            if m and m[1] != "0":
-                fm = FAULT_PARAM.match(f"{m[3]}={m[1]}")
+            m = re.match(r"% echo -n (\S+) > /sys/module/(\w+)/parameters/fail$", text)
+            if m and m[1] != "none":
+                fm = FAULT_PARAM.match(f"fail={m[1]}")
                 assert fm, text
                 self.armed[m[2]] = (fm["kind"], fm["where"])
             elif m:
@@ -211,11 +211,11 @@ def test_poc_series_drop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert {r for r, m in metas.items() if m["expressible"]} == {"released-on-leave", "shadow-freed-on-leave",
                                                                  "shadow-free-once"}
     assert "reverses the transition of test_klpmc_p3" in metas["reversal-restores"]["why_not"]
-    assert metas["shadow-free-once"]["expected_log"][0] == "% modprobe test_klpmc_p1 setup_ret_1=-19"
+    assert metas["shadow-free-once"]["expected_log"][0] == "% modprobe test_klpmc_p1 fail=setup:1"
     assert metas["shadow-free-once"]["expected_log"][-1] == \
         "modprobe: ERROR: could not insert 'test_klpmc_p1': No such device"
     text = (out / "shadow-free-once" / "test-klpmc-shadow-free-once.sh").read_text()
-    assert "load_failing_mod $MOD_P1 setup_ret_1=-19" in text and "Rule shadow-free-once (step)" in text
+    assert "load_failing_mod $MOD_P1 fail=setup:1" in text and "Rule shadow-free-once (step)" in text
 
 
 @pytest.mark.skipif(BASH is None, reason="no bash")
@@ -231,7 +231,7 @@ def test_scripts_replay_on_the_model(model_name: str, preset: str, tmp_path: Pat
     if (model_name, preset) == ("poc", "small"):   # the seed's double release: a failing pre_patch, one insmod
         m = next(m for m in metas if m["rule"] == "state-lifecycle")
         assert m["expressible"] and [s["script"] for s in m["steps"]] == [
-            "load_failing_mod test_klpmc_p1 pre_patch_ret_vmlinux=-19"]
+            "load_failing_mod test_klpmc_p1 fail=pre_patch:vmlinux"]
         assert m["expected_log"].count("test_klpmc_p1: release_callback: state 1") == 2
     if model_name == "upstream":
         assert all(m["api"] == "mainline" for m in metas)
@@ -269,10 +269,11 @@ def test_a_loaded_livepatch_told_to_fail(tmp_path: Path) -> None:
     done = emit_one(tmp_path / "x", model_name="upstream", where="upstream, preset modules", prop=prop,
                     config=cfg, model=model)
     meta = check_folder(done.folder, tmp_path, model)
-    param = "/sys/module/test_klpmc_p1/parameters/pre_patch_ret_test_klpmc_mod_a"
+    param = "/sys/module/test_klpmc_p1/parameters/fail"
     assert [s["script"] for s in meta["steps"]] == [
-        "load_lp test_klpmc_p1", f'log "% echo -19 > {param}"; echo -19 > {param}',
-        "load_failing_mod test_klpmc_mod_a", f'log "% echo 0 > {param}"; echo 0 > {param}']
+        "load_lp test_klpmc_p1",
+        f'log "% echo -n pre_patch:test_klpmc_mod_a > {param}"; echo -n pre_patch:test_klpmc_mod_a > {param}',
+        "load_failing_mod test_klpmc_mod_a", f'log "% echo -n none > {param}"; echo -n none > {param}']
     assert meta["breaking_step"] == 3
 
 
