@@ -33,6 +33,7 @@ from klpmc.output import (
     trace_json,
 )
 from klpmc.props import Property
+from klpmc.realkernel.commands import confirm_cmd, conform_real, fetch_kernel_cmd, kernel_options, replay_real
 from klpmc.registry import ExpectedVerdict, InputError, ModelDef
 
 __all__ = ["cli", "main", "run"]
@@ -73,6 +74,23 @@ class ProgressDisplay:
             self.bar.close()
             self.bar = None
             self.shown = 0
+
+
+def kernel_option(f: Any) -> Any:
+    """``--kernel DIR|TARBALL``: the kernel tree whose C the kernel model runs."""
+    return click.option("--kernel", "kernel", metavar="DIR|TARBALL",
+                        help="The kernel tree the kernel model builds (default: linux-source-6.12's tarball).")(f)
+
+
+def get_model(name: str, kernel: str | None = None) -> ModelDef:
+    """A model by name, with its own settings from the command line applied."""
+    mdef = registry.get_model(name)
+    if kernel is not None:
+        if mdef.configure is None:
+            takes = ", ".join(n for n, m in registry.all_models().items() if m.configure is not None) or "none"
+            raise InputError(f"model {mdef.name!r} takes no --kernel; models that do: {takes}")
+        mdef.configure({"kernel": kernel})
+    return mdef
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -170,6 +188,7 @@ def _run_one(
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=5.0, show_default=True,
               help="Seconds each z3 call may take (with --vacuity).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@kernel_option
 def check_cmd(
     model: str,
     preset: str | None,
@@ -186,6 +205,7 @@ def check_cmd(
     vacuity: bool,
     timeout: float,
     quiet: bool,
+    kernel: str | None,
 ) -> int:
     """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected.
 
@@ -193,7 +213,7 @@ def check_cmd(
     no state can violate (or that every state violates) is named with the reason; this does not change
     the exit status.
     """
-    mdef = registry.get_model(model)
+    mdef = get_model(model, kernel)
     source, configs = _configs(mdef, preset, config, scope)
     props = registry.select_properties(mdef, properties)
     bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
@@ -368,11 +388,28 @@ def _expected(mdef: ModelDef, source: str, names: list[str], prop: Property) -> 
 
 @cli.command("replay")
 @click.argument("model")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", metavar="FILE...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--check", "check_", is_flag=True, help="Compare with the expected log; print a diff if not.")
-def replay_cmd(model: str, file: Path, check_: bool) -> int:
-    """Run the selftest scenario FILE on MODEL and print its kernel log."""
-    mdef = registry.get_model(model)
+@click.option("--real-kernel", is_flag=True, help="Run the scenarios on a real kernel under qemu, not MODEL.")
+@kernel_options
+@kernel_option
+def replay_cmd(model: str, files: tuple[Path, ...], check_: bool, real_kernel: bool, image: Path | None,
+               headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+    """Run the selftest scenario FILE on MODEL (or with --real-kernel on a kernel under qemu) and print its
+    kernel log. --kernel-image, --headers, --jobs and --timeout are for --real-kernel only."""
+    mdef = get_model(model, kernel)
+    if real_kernel:
+        return replay_real(mdef.name, list(files), check_, image, headers, jobs, timeout)
+    status = 0
+    for file in files:
+        if len(files) > 1:
+            click.echo(f"== {file}")
+        status = max(status, _replay_model(mdef, file, check_))
+    return status
+
+
+def _replay_model(mdef: ModelDef, file: Path, check_: bool) -> int:
     if mdef.replay is None:
         models = registry.all_models().items()
         with_replay = ", ".join(n for n, m in models if m.replay is not None) or "none"
@@ -391,11 +428,13 @@ def replay_cmd(model: str, file: Path, check_: bool) -> int:
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Draw a TOML configuration.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Write under DIR.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Keep the first N states (BFS order).")
-def graph_cmd(model: str, preset: str | None, config: Path | None, out: Path, max_states: int | None) -> int:
+@kernel_option
+def graph_cmd(model: str, preset: str | None, config: Path | None, out: Path, max_states: int | None,
+              kernel: str | None) -> int:
     """Write the whole reachable state graph of MODEL as node-link JSON, DOT, GraphML (and SVG if small)."""
     from klpmc import graphs  # networkx only for this command
 
-    mdef = registry.get_model(model)
+    mdef = get_model(model, kernel)
     source, [(name, cfg, notes)] = _configs(mdef, preset, config, None)
     limit = graphs.GRAPH_LIMIT if max_states is None else max_states
     g, complete = graphs.state_graph(mdef.build(cfg), limit)
@@ -466,15 +505,22 @@ def format_verdicts_side_by_side(a: Report, b: Report) -> list[str]:
 @click.option("--html", type=click.Path(path_type=Path, dir_okay=False),
               help="Write an HTML report with the two sides' sequence charts to FILE.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@kernel_option
 def diff_cmd(
     model_a: str, model_b: str, preset: str | None, config: Path | None, max_states: int | None, limit: int,
-    as_json: bool, html: Path | None, quiet: bool,
+    as_json: bool, html: Path | None, quiet: bool, kernel: str | None,
 ) -> int:
     """Compare two models on one configuration: verdicts side by side, then the shortest traces after
     which they behave differently.  Exit 0 when nothing differs, 1 when something does."""
     from klpmc.diff import DEFAULT_MAX_PAIRS, distinction_json, distinguish, format_distinction
 
     ma, mb = registry.get_model(model_a), registry.get_model(model_b)
+    if kernel is not None:
+        for m in (ma, mb):
+            if m.configure is not None:
+                m.configure({"kernel": kernel})
+        if ma.configure is None and mb.configure is None:
+            get_model(ma.name, kernel)      # says which models take --kernel
     what, cfg_a, cfg_b = _same_config(ma, mb, preset, config)
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     source, name = what.split(" ", 1)
@@ -539,6 +585,51 @@ def report_cmd(result: Path, html: Path | None, no_graph: bool) -> int:
     return 0
 
 
+@cli.command("conform")
+@click.argument("model")
+@click.option("--against", default="kernel", show_default=True,
+              help="The model whose steps are compared: the kernel's C (kernel), unless --real-kernel.")
+@click.option("--real-kernel", is_flag=True, help="Run the traces on a real kernel under qemu instead.")
+@click.option("--preset", help="Run both on this preset (default: MODEL's default preset).")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Run both on a TOML file.")
+@click.option("--max-states", type=click.IntRange(min=1), help="Take the traces of at most N states of MODEL.")
+@click.option("--sample", type=click.IntRange(min=1), help="With --real-kernel: N of the traces, fixed seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@kernel_options
+@kernel_option
+def conform_cmd(model: str, against: str, real_kernel: bool, preset: str | None, config: Path | None,
+                max_states: int | None, sample: int | None, as_json: bool, image: Path | None,
+                headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+    """Run the shortest trace to every state of MODEL (a Python model) on the kernel's C, or with
+    --real-kernel on a kernel under qemu, and compare step by step; exit 0 when nothing differs.
+
+    Against the kernel's C each step's kernel log and callbacks are compared, and a step the C does not
+    offer is counted as not expressible. --kernel-image, --headers, --jobs, --timeout and --sample are
+    for --real-kernel only.
+    """
+    if real_kernel:
+        if config is not None:
+            raise InputError("conform --real-kernel runs presets; --config is for the kernel's C")
+        return conform_real(model, preset, sample, image, headers, jobs, timeout, as_json)
+    from klpmc.conform import conform, conformance_json, format_conformance
+
+    ma, mb = registry.get_model(model), get_model(against, kernel)
+    what, cfg_a, cfg_b = _same_config(ma, mb, preset, config)
+    spec, impl = ma.build(cfg_a), mb.build(cfg_b)
+    internal = getattr(impl, "internal", lambda label: False)
+    r = conform(spec, impl, internal, max_states=max_states)
+
+    def command(label: Any) -> str | None:
+        return command_of_label(spec, label)
+
+    if as_json:
+        click.echo(json.dumps({"model": ma.name, "against": mb.name, "what": what, "ok": r.ok,
+                               **conformance_json(r, command)}, indent=2))
+    else:
+        click.echo("\n".join(format_conformance(r, ma.name, mb.name, what, command)))
+    return 0 if r.ok else 1
+
+
 @cli.command("coverage")
 @click.argument("model")
 @click.option("--preset", "presets", multiple=True, help="Run this preset (repeatable; default: the default).")
@@ -591,6 +682,10 @@ def coverage_cmd(
     heading = f"coverage of {shown} by {mdef.name}, {source}{'s' * (len(reports) != 1 and source != 'scope')} {sizes}"
     click.echo("\n".join(format_coverage(report, heading, shown)))
     return 0
+
+
+cli.add_command(confirm_cmd)
+cli.add_command(fetch_kernel_cmd)
 
 
 # --------------------------------------------------------------------------------------------------------

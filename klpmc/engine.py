@@ -434,50 +434,68 @@ class _Loop:
 
 class PropertyVisitor(Visitor):
     """Settles properties as the exploration goes: a state predicate on each new state, a step predicate
-    on each transition; each fires once (a violation or a witness) and is then left alone."""
+    on each transition; each fires once (a violation or a witness) and is then left alone.
+
+    A model with ``checker(props)`` evaluates all its state rules in one call (``.state(s)``) and all
+    its step rules in another (``.step(before, label, log, after)``), each returning one value per
+    property in order (the livepatch models compile their rules); otherwise each property's predicate
+    (the model's ``predicate(prop)``, or the property's own) is called.
+    """
 
     def __init__(self, model: Model, props: tuple[Property, ...], stop_on_violation: bool) -> None:
-        bind: Callable[[Property], Callable[..., bool]] | None = getattr(model, "predicate", None)
-
-        def predicate(p: Property) -> Callable[..., bool]:
-            if bind is not None:
-                return bind(p)
-            if p.predicate is None:
-                raise ModelError(f"property {p.name!r} is a rule over views; {type(model).__name__} has none")
-            return p.predicate
-
         self.props = props
         self.hits: dict[int, tuple[int, ...]] = {}   # property position -> (state) or (state, step)
-        # (position, predicate, the predicate's value that settles it: False for always/step)
-        active = [(i, predicate(p), p.kind == "sometimes") for i, p in enumerate(props)]
-        self.state_active = [e for e in active if not props[e[0]].on_steps]
-        self.step_active = [e for e in active if props[e[0]].on_steps]
-        self.steps = bool(self.step_active)
         self.blocking = {i for i, p in enumerate(props) if p.kind != "sometimes"} if stop_on_violation else set()
+        state_pos = [i for i, p in enumerate(props) if not p.on_steps]
+        step_pos = [i for i, p in enumerate(props) if p.on_steps]
+        make: Callable[[Sequence[Property]], Any] | None = getattr(model, "checker", None)
+        if make is not None and props:
+            checker = make(props)
+            state_all: Callable[[State], Sequence[Any]] = checker.state
+            step_all: Callable[..., Sequence[Any]] = checker.step
+        else:
+            preds = [_predicate(model, p) for p in props]
+            state_preds = [preds[i] for i in state_pos]
+            step_preds = [preds[i] for i in step_pos]
+
+            def state_all(s: State) -> Sequence[Any]:
+                return [p(s) for p in state_preds]
+
+            def step_all(b: State, label: Label, log: Log, a: State) -> Sequence[Any]:
+                return [p(b, label, log, a) for p in step_preds]
+        self.state_all, self.step_all = state_all, step_all
+        # (index in the evaluator's values, position in props, the value that settles it)
+        self.state_active = [(k, i, props[i].kind == "sometimes") for k, i in enumerate(state_pos)]
+        self.step_active = [(k, i, props[i].kind == "sometimes") for k, i in enumerate(step_pos)]
+        self.steps = bool(self.step_active)
 
     def on_state(self, j: int, state: State) -> bool:
         active = self.state_active
         if not active:
             return False
+        values = self.state_all(state)
         fired = False
-        for pos, pred, fire_when in active:
-            if bool(pred(state)) is fire_when:
+        for k, pos, fire_when in active:
+            if bool(values[k]) is fire_when:
                 self.hits[pos] = (j,)
                 fired = True
         if fired:
-            self.state_active = [e for e in active if e[0] not in self.hits]
+            self.state_active = [e for e in active if e[1] not in self.hits]
             return not self.blocking.isdisjoint(self.hits)
         return False
 
     def on_step(self, i: int, before: State, k: int, label: Label, log: Log, after: State) -> bool:
+        active = self.step_active
+        if not active:
+            return False
+        values = self.step_all(before, label, log, after)
         fired = False
-        for pos, pred, fire_when in self.step_active:
-            if bool(pred(before, label, log, after)) is fire_when:
+        for idx, pos, fire_when in active:
+            if bool(values[idx]) is fire_when:
                 self.hits[pos] = (i, k)
                 fired = True
         if fired:
-            self.step_active = [e for e in self.step_active if e[0] not in self.hits]
-            self.steps = bool(self.step_active)
+            self.step_active = [e for e in active if e[1] not in self.hits]
             return not self.blocking.isdisjoint(self.hits)
         return False
 
@@ -491,6 +509,15 @@ class PropertyVisitor(Visitor):
                 trace = run.trace(hit[0], hit[1] if len(hit) == 2 else None)
                 out.append(PropertyResult(prop, prop.verdict_on_fire, trace))
         return tuple(out)
+
+
+def _predicate(model: Model, p: Property) -> Callable[..., bool]:
+    bind: Callable[[Property], Callable[..., bool]] | None = getattr(model, "predicate", None)
+    if bind is not None:
+        return bind(p)
+    if p.predicate is None:
+        raise ModelError(f"property {p.name!r} is a rule over views; {type(model).__name__} has none")
+    return p.predicate
 
 
 def _validate(props: tuple[Property, ...]) -> None:

@@ -27,9 +27,11 @@ __all__ = [
     "OR",
     "Domain",
     "SatCheck",
+    "Term",
     "all_of",
     "and_then",
     "any_of",
+    "compile_terms",
     "evaluate",
     "given",
     "is_symbolic",
@@ -37,6 +39,7 @@ __all__ = [
     "sum_of",
     "sym_int",
     "vacuity",
+    "var",
     "z3_module",
 ]
 
@@ -54,8 +57,174 @@ def z3_module() -> Any:
 
 
 def is_symbolic(x: object) -> bool:
-    """True for a z3 term; plain bools and ints are concrete."""
-    return _z3 is not None and isinstance(x, _z3.ExprRef)
+    """True for a z3 term or a `Term` to compile; plain bools and ints are concrete."""
+    return isinstance(x, Term) or (_z3 is not None and isinstance(x, _z3.ExprRef))
+
+
+# -- terms to compile: a rule read once per configuration, run as plain Python on every state -----------
+
+
+class Term:
+    """An expression over the fields of a state (or of two), built by a rule applied to views whose
+    fields are `var` terms: the connectives and comparisons fold what is concrete as they go, and
+    `compile_terms` turns what is left into one Python function. The third reading of a rule, beside
+    values (the BFS without compilation) and z3 terms (the proofs).
+    """
+
+    __slots__ = ("args", "key", "op")
+
+    def __init__(self, op: str, args: tuple[Any, ...]) -> None:
+        self.op: str = op
+        self.args: tuple[Any, ...] = args
+        self.key: tuple[Any, ...] = (op, *(a.key if isinstance(a, Term) else ("c", a) for a in args))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __bool__(self) -> bool:
+        raise TypeError("a rule branched with Python's if/and/or on a field; use klpmc.logic's connectives")
+
+    def __eq__(self, other: object) -> Any:
+        return _cmp("==", self, other)
+
+    def __ne__(self, other: object) -> Any:
+        return _cmp("!=", self, other)
+
+    def __lt__(self, other: Any) -> Any:
+        return _cmp("<", self, other)
+
+    def __le__(self, other: Any) -> Any:
+        return _cmp("<=", self, other)
+
+    def __gt__(self, other: Any) -> Any:
+        return _cmp(">", self, other)
+
+    def __ge__(self, other: Any) -> Any:
+        return _cmp(">=", self, other)
+
+    def __add__(self, other: Any) -> Any:
+        return _arith("+", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _arith("+", other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return _arith("-", self, other)
+
+    def __repr__(self) -> str:
+        return _source(self, {})
+
+
+def var(side: str, slot: int) -> Term:
+    """The field in ``slot`` of the vector named ``side`` (a parameter of the compiled function)."""
+    return Term("var", (side, slot))
+
+
+_FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_PY = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+       "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _cmp(op: str, a: Any, b: Any) -> Any:
+    if not isinstance(a, Term):
+        a, b, op = b, a, _FLIP[op]
+    if isinstance(b, Term) and a.key == b.key:
+        return op in ("==", "<=", ">=")
+    if isinstance(b, bool):
+        b = int(b)
+    return Term(op, (a, b))
+
+
+def _arith(op: str, a: Any, b: Any) -> Any:
+    if not isinstance(a, Term) and not isinstance(b, Term):
+        return a + b if op == "+" else a - b
+    if op == "+" and isinstance(b, int) and b == 0:
+        return a
+    if op == "+" and isinstance(a, int) and a == 0:
+        return b
+    return Term(op, (a, b))
+
+
+def _term_and(xs: list[Any]) -> Any:
+    parts: list[Any] = []
+    for x in xs:
+        if isinstance(x, Term) and x.op == "and":
+            parts.extend(x.args)
+        else:
+            parts.append(x)
+    return parts[0] if len(parts) == 1 else Term("and", tuple(parts))
+
+
+def _term_or(xs: list[Any]) -> Any:
+    parts: list[Any] = []
+    for x in xs:
+        if isinstance(x, Term) and x.op == "or":
+            parts.extend(x.args)
+        else:
+            parts.append(x)
+    return parts[0] if len(parts) == 1 else Term("or", tuple(parts))
+
+
+def _term_not(x: Term) -> Any:
+    if x.op == "not":
+        return x.args[0]
+    if x.op in _FLIP and x.op in ("==", "!="):
+        return Term("!=" if x.op == "==" else "==", x.args)
+    return Term("not", (x,))
+
+
+def _source(x: Any, shared: dict[tuple[Any, ...], str]) -> str:
+    if not isinstance(x, Term):
+        return repr(int(x)) if isinstance(x, bool) else repr(x)
+    name = shared.get(x.key)
+    if name is not None:
+        return name
+    op, args = x.op, x.args
+    if op == "var":
+        return f"{args[0]}[{args[1]}]"
+    if op in _PY or op in ("+", "-"):
+        return f"({_source(args[0], shared)} {op} {_source(args[1], shared)})"
+    if op in ("and", "or"):
+        return "(" + f" {op} ".join(_source(a, shared) for a in args) + ")"
+    if op == "not":
+        return f"(not {_source(args[0], shared)})"
+    if op == "if":
+        return f"({_source(args[1], shared)} if {_source(args[0], shared)} else {_source(args[2], shared)})"
+    raise ValueError(f"unknown term {op}")
+
+
+def _count(x: Any, seen: dict[tuple[Any, ...], int], order: list[Term]) -> None:
+    if not isinstance(x, Term) or x.op == "var":
+        return
+    n = seen.get(x.key, 0)
+    seen[x.key] = n + 1
+    if n == 0:
+        for a in x.args:
+            _count(a, seen, order)
+        order.append(x)
+
+
+def compile_terms(terms: Sequence[Any], params: str) -> Callable[..., Any]:
+    """One function of ``params`` (e.g. ``"b, a"``) that returns the tuple of the terms' values.
+
+    A sub-term used more than once is computed once, before the rest (terms have no side effects, so
+    computing one a short-circuit would have skipped changes nothing but time).
+    """
+    seen: dict[tuple[Any, ...], int] = {}
+    order: list[Term] = []
+    for t in terms:
+        _count(t, seen, order)
+    shared: dict[tuple[Any, ...], str] = {}
+    lines = [f"def _rule({params}):"]
+    for t in order:
+        if seen[t.key] > 1 and t.op not in _PY:
+            name = f"t{len(shared)}"
+            lines.append(f"    {name} = {_source(t, shared)}")
+            shared[t.key] = name
+    lines.append("    return (" + "".join(f"{_source(t, shared)}, " for t in terms) + ")")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<klpmc rule>", "exec"), namespace)
+    return namespace["_rule"]  # type: ignore[no-any-return]
 
 
 def sym_int(name: str) -> Any:
@@ -64,7 +233,9 @@ def sym_int(name: str) -> Any:
 
 
 def _bool(x: Any) -> Any:
-    """A z3 Bool for x (a z3 Bool, or an int field used as a truth value)."""
+    """A z3 Bool for x (a z3 Bool, or an int field used as a truth value); a `Term` stays a term."""
+    if isinstance(x, Term):
+        return x
     z3 = _z3
     if z3.is_bool(x):
         return x
@@ -99,6 +270,8 @@ def all_of(xs: Iterable[Any]) -> Any:
             return False
     if sym is None:
         return True
+    if isinstance(sym[0], Term):
+        return _term_and(sym)
     return sym[0] if len(sym) == 1 else _z3.And(*sym)
 
 
@@ -118,6 +291,8 @@ def any_of(xs: Iterable[Any]) -> Any:
             return True
     if sym is None:
         return False
+    if isinstance(sym[0], Term):
+        return _term_or(sym)
     return sym[0] if len(sym) == 1 else _z3.Or(*sym)
 
 
@@ -132,6 +307,8 @@ def sum_of(xs: Iterable[Any]) -> Any:
 def NOT(x: Any) -> Any:
     if x is True or x is False:
         return not x
+    if isinstance(x, Term):
+        return _term_not(x)
     if is_symbolic(x):
         return _z3.Not(_bool(x))
     return not x
@@ -143,6 +320,8 @@ def IMPLIES(a: Any, b: Any) -> Any:
     if is_symbolic(a) or is_symbolic(b):
         if not is_symbolic(a):
             return b if a else True
+        if isinstance(a, Term) or isinstance(b, Term):
+            return OR(NOT(a), b)
         return _z3.Implies(_bool(a), _bool(b) if is_symbolic(b) else _z3.BoolVal(bool(b)))
     return (not a) or bool(b)
 
@@ -150,7 +329,7 @@ def IMPLIES(a: Any, b: Any) -> Any:
 def given(cond: Any, then: Callable[[], Any]) -> Any:
     """IMPLIES(cond, then()), with ``then`` not evaluated when cond is concretely false (the BFS path)."""
     if not is_symbolic(cond):
-        return bool(then()) if cond else True
+        return then() if cond else True
     return IMPLIES(cond, then())
 
 
@@ -167,6 +346,12 @@ def IF(c: Any, a: Any, b: Any) -> Any:
         return a if c else b
     if isinstance(a, tuple):
         return tuple(IF(c, x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(c, Term) or isinstance(a, Term) or isinstance(b, Term):
+        if not isinstance(a, Term) and not isinstance(b, Term) and a == b:
+            return a
+        if isinstance(a, Term) and isinstance(b, Term) and a.key == b.key:
+            return a
+        return Term("if", (c, a, b))
     z3 = _z3
     if (z3.is_bool(a) if is_symbolic(a) else isinstance(a, bool)) or (z3.is_bool(b) if is_symbolic(b)
                                                                        else isinstance(b, bool)):
@@ -188,16 +373,19 @@ def scan(events: Sequence[Any], keys: Iterable[Any], relevant: Callable[[Any], A
     """
     if not any(is_symbolic(getattr(e, "present", True)) for e in events):
         seen: dict[Any, Any] = {}
+        oks: list[Any] = []
         for e in events:
             if not relevant(e):
                 continue
             k = key_of(e)
             cur = seen[k] if k in seen else init(k)
             cur, ok = step(cur, e, k)
-            if not ok:
+            if ok is False or (not is_symbolic(ok) and not ok):
                 return False
+            if ok is not True:
+                oks.append(ok)
             seen[k] = cur
-        return True
+        return all_of(oks)
     oks = []
     for k in keys:
         cur = init(k)

@@ -25,11 +25,20 @@ from ._klp import (
 
 
 def klp_patch_object(k: Kernel, patch: KlpPatch, obj: KlpObject) -> int:
-    """klp_patch_object(): put every func of obj on its ftrace func_stack; may fail (ftrace, -ENOMEM)."""
+    """klp_patch_object(): put every func of obj on its ftrace func_stack.
+
+    klp_patch_func() registers an ftrace ops only for a function no patch has patched yet; that
+    registration may fail (ftrace_set_filter_ip(), -ENOMEM). A function already on a func_stack, or an
+    object without functions, cannot fail.
+    """
     if obj.patched:
         return 0
-    if k.fault(("patch_object", patch.mod, obj.name)):
-        return -ENOMEM
+    for f in obj.funcs:
+        if func_stack(k, obj.name, f.old_name):
+            continue
+        if k.fault(("patch_object", patch.mod, obj.name)):
+            k.pr("livepatch", f"failed to set ftrace filter for function '{f.old_name}' ({-ENOMEM})")
+            return -ENOMEM
     obj.patched = True
     return 0
 

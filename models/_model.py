@@ -12,7 +12,7 @@ entry point a user or the scheduler can trigger, every nondeterministic outcome 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -38,7 +38,18 @@ from ._klp import (
     fault_text,
 )
 from ._state import Layout
-from ._view import StepView, View, step_fields, step_values, terms_step, terms_view, values_step, values_view
+from ._view import (
+    Checker,
+    StepView,
+    View,
+    bind_rule,
+    step_fields,
+    step_values,
+    terms_step,
+    terms_view,
+    values_step,
+    values_view,
+)
 
 EEXIST = 17
 
@@ -89,6 +100,9 @@ def delete_module(v: ModuleType, k: Kernel, name: str) -> int:
 # -- the model -------------------------------------------------------------------------------------
 
 
+STEP_CACHE = 200_000     # kernels whose steps are kept (each a few steps, sharing their structures)
+
+
 class KlpModel:
     """A livepatch variant on one configuration, as the checker sees it.
 
@@ -107,6 +121,7 @@ class KlpModel:
         self.layout = Layout(self.sig)
         self.vocab = Vocab()
         self._layouts: dict[Sig, Layout] = {_fields_of(self.sig): self.layout}
+        self._steps: dict[tuple[int, ...], list[tuple[Call, tuple[int, ...], tuple[Any, ...]]]] = {}
 
     def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
         """The module as built for this variant: a struct klp_state without is_shadow has no such field."""
@@ -203,31 +218,26 @@ class KlpModel:
                     yield Call(label.func, (*label.args, fault_text(point))), fsucc, flog
 
     def next_steps(self, s: bytes) -> Iterator[tuple[Call, bytes, tuple[Any, ...]]]:
+        """The steps out of a state. The kernel's code reads the kernel's structures, never the history
+        of the callbacks, so the steps of a kernel are kept by its structures and reused for every
+        history it comes with; only the history is worked out again, from each step's log."""
         layout = self.layout
         history = layout.values(s)
-        encode = layout.encode
-        for label, succ, log in self.kernel_steps(layout.decode(s)):
-            yield label, encode(succ, history, log), log
+        part = layout.kernel_part(history)
+        steps = self._steps.get(part)
+        if steps is None:
+            if len(self._steps) >= STEP_CACHE:
+                self._steps.clear()
+            steps = self._steps[part] = [(label, layout.kernel_values(succ), log)
+                                         for label, succ, log in self.kernel_steps(layout.decode(s))]
+        encode = layout.encode_values
+        for label, kernel, log in steps:
+            yield label, encode(kernel, history, log), log
 
     # -- what the properties read: the field table, concretely and as z3 terms ----------------------------
     def signature(self, events: int = 8) -> Sig:
         """The finite vocabulary of this configuration: its patches, state ids, objects and modules."""
-        patches: list[str] = []
-        sids: set[int] = set()
-        objects: list[tuple[str, str]] = []
-        versions = [1]
-        for name, params in self.config.livepatches:
-            spec = self.env.spec_of(name, params)
-            if name not in patches:
-                patches.append(name)
-            sids.update(st.id for st in spec.states)
-            versions.extend(st.version for st in spec.states)
-            objects.extend((name, o.name) for o in spec.objs if (name, o.name) not in objects)
-        # every module a step may look up: the livepatches, the targets, and the objects the patches name
-        # (a step asks whether an object's module is loaded even when the run never loads it)
-        modules = tuple(dict.fromkeys([*patches, *self.config.targets,
-                                       *(o for _, o in objects if o != "vmlinux")]))
-        return Sig(tuple(patches), tuple(sorted(sids)), tuple(objects), modules, events, max(versions))
+        return config_signature(self.config, self.env.spec_of, events)
 
     def layout_of(self, sig: Sig) -> Layout:
         """The layout of a (wider) vocabulary, sharing this model's tokens: a scope's union."""
@@ -244,36 +254,16 @@ class KlpModel:
     def step_view(self, label: Call, log: tuple[Any, ...]) -> StepView:
         return values_step(self.vocab, step_values(label, log, self.sig, self.vocab))
 
+    def checker(self, props: Sequence[Property]) -> Checker:
+        """The properties' rules compiled for this configuration (`models._view.Checker`)."""
+        return Checker(self.sig, self.layout.table, self.vocab, props, self.layout.table.unpack)
+
     def predicate(self, prop: Property) -> Callable[..., bool]:
         """The property's rule, evaluated on this configuration's states (what the engine calls)."""
-        rule = prop.rule
-        if rule is None:
+        if prop.rule is None:
+            assert prop.predicate is not None
             return prop.predicate
-        sig, table, unpack, vocab = self.sig, self.layout.table, self.layout.table.unpack, self.vocab
-        views: dict[bytes, View] = {}
-
-        def view(s: bytes) -> View:
-            got = views.get(s)
-            if got is None:
-                if len(views) > 2:
-                    views.clear()
-                got = views[s] = values_view(sig, table, unpack(s))
-            return got
-
-        if not prop.on_steps:
-            def on_state(s: bytes) -> bool:
-                return bool(rule(view(s)))
-            return on_state
-        steps: dict[int, tuple[tuple[Any, ...], StepView]] = {}
-
-        def on_step(before: bytes, label: Call, log: tuple[Any, ...], after: bytes) -> bool:
-            got = steps.get(id(log))
-            if got is None or got[0] is not log:
-                if len(steps) > 64:
-                    steps.clear()
-                got = steps[id(log)] = (log, values_step(vocab, step_values(label, log, sig, vocab)))
-            return bool(rule(view(before), got[1], view(after)))
-        return on_step
+        return bind_rule(prop, self.sig, self.layout.table, self.vocab, self.layout.table.unpack)
 
     def _vector(self, s: bytes, sig: Sig) -> tuple[int, ...]:
         """The values of a state in the table of ``sig`` (this configuration's, or a scope's union)."""
@@ -342,33 +332,13 @@ class KlpModel:
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)
 
-    # state callbacks by position, in the POC's names, so that variants can be diffed
-    _CANONICAL: ClassVar[dict[str, str]] = {"pre_patch": "setup", "post_patch": "enable", "pre_unpatch": "disable",
-                                             "post_unpatch": "release"}
-
     def event_kinds(self) -> set[str]:
         """The kinds of events this variant produces (for klpmc diff): state and/or object callbacks."""
-        kinds = {"result"}
-        if "shadow_states" in self.features:
-            kinds.add("shadow")
-        if "state_callbacks" in self.features:
-            kinds.add("state")
-        if "object_callbacks" in self.features:
-            kinds.add("object")
-        return kinds
+        return event_kinds_of(self.features)
 
     def event_key(self, e: Any) -> tuple[Any, ...] | None:
         """An event in the vocabulary the variants share: state callbacks named by position."""
-        if isinstance(e, InsmodResult):
-            return ("result", e.module, e.ret)
-        callback = getattr(e, "callback", None)
-        if callback is None:
-            return None
-        if callback == "shadow_free_all":
-            return ("shadow", e.patch, e.state)
-        if e.state is not None:
-            return ("state", self._CANONICAL.get(callback, callback), e.patch, e.state, e.ret)
-        return ("object", callback, e.patch, e.object, e.ret)
+        return event_key_of(e)
 
     def fields(self, s: bytes) -> dict[str, int]:
         """A state's named fields (not its tokens), for people and for other tools (ITF)."""
@@ -405,6 +375,56 @@ class KlpModel:
 def _fields_of(sig: Sig) -> Sig:
     """The part of a vocabulary the state's fields depend on (not the event slots of a step)."""
     return dataclasses.replace(sig, events=0)
+
+
+def config_signature(config: Config, spec_of: Callable[[str, tuple[tuple[str, Any], ...]], PatchSpec],
+                     events: int = 8) -> Sig:
+    """The finite vocabulary of a configuration: its patches, state ids, objects and modules."""
+    patches: list[str] = []
+    sids: set[int] = set()
+    objects: list[tuple[str, str]] = []
+    versions = [1]
+    for name, params in config.livepatches:
+        spec = spec_of(name, params)
+        if name not in patches:
+            patches.append(name)
+        sids.update(st.id for st in spec.states)
+        versions.extend(st.version for st in spec.states)
+        objects.extend((name, o.name) for o in spec.objs if (name, o.name) not in objects)
+    # every module a step may look up: the livepatches, the targets, and the objects the patches name
+    # (a step asks whether an object's module is loaded even when the run never loads it)
+    modules = tuple(dict.fromkeys([*patches, *config.targets, *(o for _, o in objects if o != "vmlinux")]))
+    return Sig(tuple(patches), tuple(sorted(sids)), tuple(objects), modules, events, max(versions))
+
+
+# state callbacks by position, in the POC's names, so that variants can be diffed
+CANONICAL = {"pre_patch": "setup", "post_patch": "enable", "pre_unpatch": "disable", "post_unpatch": "release"}
+
+
+def event_kinds_of(features: tuple[str, ...]) -> set[str]:
+    """The kinds of events a variant with these features produces (for klpmc diff)."""
+    kinds = {"result"}
+    if "shadow_states" in features:
+        kinds.add("shadow")
+    if "state_callbacks" in features:
+        kinds.add("state")
+    if "object_callbacks" in features:
+        kinds.add("object")
+    return kinds
+
+
+def event_key_of(e: Any) -> tuple[Any, ...] | None:
+    """An event in the vocabulary the variants share: state callbacks named by position."""
+    if isinstance(e, InsmodResult):
+        return ("result", e.module, e.ret)
+    callback = getattr(e, "callback", None)
+    if callback is None:
+        return None
+    if callback == "shadow_free_all":
+        return ("shadow", e.patch, e.state)
+    if e.state is not None:
+        return ("state", CANONICAL.get(callback, callback), e.patch, e.state, e.ret)
+    return ("object", callback, e.patch, e.object, e.ret)
 
 
 class Disabled(Exception):

@@ -37,6 +37,9 @@ class Layout:
         self._tok = [slot[(s,)] for s in STRUCTURES]
         self._mods = [(m, slot[("mod", m)], slot[("loaded", m)], slot[("pinned", m)]) for m in sig.modules]
         self._index = {p: i for i, p in enumerate(sig.patches)}
+        self._kernel = (self._transition, self._target, *self._tok, *(mi for _, mi, _, _ in self._mods))
+        history = {f.key for f in ghost_fields(sig)}
+        self.kernel_slots = tuple(i for i, f in enumerate(self.table.fields) if f.key not in history)
         self._sh = {sid: slot[("sh", sid)] for sid in sig.sids}
         self._derived: dict[int, list[tuple[int, int]]] = {}     # token of klp_patches -> its field values
         self._interned: dict[int, int] = {}                      # id of an interned value -> its token
@@ -74,9 +77,9 @@ class Layout:
         return out
 
     # -- packing ----------------------------------------------------------------------------------------
-    def encode(self, ks: KState, history: Sequence[int] | None = None, log: Sequence[Any] = ()) -> bytes:
-        """The vector of a frozen kernel; the history is ``history``'s (a vector) updated by the log."""
-        vec = list(history) if history is not None else [0] * self.n
+    def kernel_values(self, ks: KState) -> tuple[int, ...]:
+        """The values of the fields a frozen kernel gives (all but the history), in `kernel_slots` order."""
+        vec = [0] * self.n
         vec[self._transition] = -1 if ks.transition is None else self._index[ks.transition]
         vec[self._target] = ks.target
         structures = (ks.patches, ks.shadows, ks.tasks, ks.gone, ks.world, ks.statics)
@@ -85,21 +88,36 @@ class Layout:
         for i, v in self._patch_fields(vec[self._tok[0]], ks.patches):
             vec[i] = v
         sh = self._sh
-        for i in sh.values():
-            vec[i] = 0
         for entry in ks.shadows:
             i = sh.get(entry[1])
             if i is not None:
                 vec[i] = 1
         by_name = {m.name: m for m in ks.modules}
+        if len(by_name) > sum(1 for m in self._mods if m[0] in by_name):
+            raise ValueError(f"a loaded module is not in the vocabulary: {sorted(by_name)}")
         for name, mi, li, pi in self._mods:
             m = by_name.get(name)
             vec[mi] = self.token(m)
             vec[li] = int(m is not None)
             vec[pi] = int(m is not None and m.pinned)
+        return tuple(vec[i] for i in self.kernel_slots)
+
+    def encode(self, ks: KState, history: Sequence[int] | None = None, log: Sequence[Any] = ()) -> bytes:
+        """The vector of a frozen kernel; the history is ``history``'s (a vector) updated by the log."""
+        return self.encode_values(self.kernel_values(ks), history, log)
+
+    def encode_values(self, kernel: tuple[int, ...], history: Sequence[int] | None, log: Sequence[Any]) -> bytes:
+        """`encode` from a kernel's `kernel_values`, worked out once for the kernel."""
+        vec = list(history) if history is not None else [0] * self.n
+        for i, v in zip(self.kernel_slots, kernel, strict=True):
+            vec[i] = v
         if log:
             self.observer.apply(vec, log)
         return self.table.pack(vec)
+
+    def kernel_part(self, vec: tuple[int, ...]) -> tuple[int, ...]:
+        """What of a state vector the kernel's code reads: the structures' tokens and the transition."""
+        return tuple(vec[i] for i in self._kernel)
 
     def values(self, s: bytes) -> tuple[int, ...]:
         """The integers of a state vector (the last one asked for is kept)."""

@@ -10,7 +10,7 @@ patches, states and objects exist), never on a field, so one rule gives a bool o
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from klpmc.logic import AND, IF, IMPLIES, NOT, OR, Domain, all_of, any_of, sum_of, sym_int
@@ -312,6 +312,115 @@ def step_fields(values: tuple[int, ...], slots: int, prefix: str = "step.") -> d
     return out
 
 
+def bind_rule(prop: Any, sig: Sig, table: Table, vocab: Vocab,
+              vector: Callable[[Any], Sequence[int] | None]) -> Callable[..., bool]:
+    """A property's rule as the predicate the engine runs on a model's states.
+
+    ``vector(state)`` gives a state's field values (None for a state the rule cannot read: a step that
+    ended in a finding leads nowhere a rule looks at). The views of the last few states are kept: the
+    step rules of one transition read the same two states.
+    """
+    rule = prop.rule
+    views: dict[Any, View | None] = {}
+
+    def view(s: Any) -> View | None:
+        got = views.get(s, False)
+        if got is False:
+            if len(views) > 2:
+                views.clear()
+            values = vector(s)
+            got = views[s] = None if values is None else values_view(sig, table, values)
+        return got  # type: ignore[return-value]
+
+    if not prop.on_steps:
+        def on_state(s: Any) -> bool:
+            v = view(s)
+            return True if v is None else bool(rule(v))
+        return on_state
+    steps: dict[int, tuple[tuple[Any, ...], StepView]] = {}
+
+    def on_step(before: Any, label: Any, log: tuple[Any, ...], after: Any) -> bool:
+        got = steps.get(id(log))
+        if got is None or got[0] is not log:
+            if len(steps) > 64:
+                steps.clear()
+            got = steps[id(log)] = (log, values_step(vocab, step_values(label, log, sig, vocab)))
+        b, a = view(before), view(after)
+        if b is None or a is None:
+            return prop.kind != "sometimes"
+        return bool(rule(b, got[1], a))
+    return on_step
+
+
+class Checker:
+    """The rules of a configuration's properties, compiled: what the engine runs on every state and step.
+
+    A state rule is read once with views whose fields are terms (`klpmc.logic.var`) and becomes one
+    Python function of the state's field vector. A step rule is read once per distinct step (its label
+    and events, as `step_values` encodes them), with the step concrete and the two states as terms: what
+    is left after the step's facts are folded in is usually nothing (a step with no callback) or a few
+    comparisons; the functions are cached by step. All rules of one kind are evaluated by one call.
+    """
+
+    def __init__(self, sig: Sig, table: Table, vocab: Vocab, props: Sequence[Any],
+                 vector: Callable[[Any], Sequence[int] | None]) -> None:
+        from klpmc.logic import compile_terms, var
+
+        self.sig, self.table, self.vocab, self.vector = sig, table, vocab, vector
+        self.state_props = [p for p in props if not p.on_steps]
+        self.step_props = [p for p in props if p.on_steps]
+        self._var = var
+        self._compile = compile_terms
+        view = View(sig, table, lambda i: var("s", i))
+        self._state_fn = self._build([p.rule(view) for p in self.state_props], "s")
+        self._b = View(sig, table, lambda i: var("b", i))
+        self._a = View(sig, table, lambda i: var("a", i))
+        self._steps: dict[tuple[int, ...], Callable[[Any, Any], tuple[Any, ...]] | None] = {}
+        self._values: dict[Any, Sequence[int] | None] = {}
+        self.all_true = tuple(True for _ in self.step_props)
+
+    def _build(self, terms: list[Any], params: str) -> Callable[..., tuple[Any, ...]] | None:
+        from klpmc.logic import Term
+
+        if not any(isinstance(t, Term) for t in terms):
+            consts = tuple(bool(t) for t in terms)
+            return None if all(consts) else (lambda *_: consts)
+        return self._compile(terms, params)  # type: ignore[no-any-return]
+
+    def values(self, s: Any) -> Sequence[int] | None:
+        cache = self._values
+        got = cache.get(s, cache)
+        if got is cache:
+            if len(cache) > 4:
+                cache.clear()
+            got = cache[s] = self.vector(s)
+        return got  # type: ignore[return-value]
+
+    def state(self, s: Any) -> tuple[Any, ...]:
+        """The state rules' values on s, in the order of the state properties."""
+        fn = self._state_fn
+        vals = self.values(s)
+        if fn is None or vals is None:
+            return tuple(True for _ in self.state_props)
+        return fn(vals)
+
+    def step(self, before: Any, label: Any, log: tuple[Any, ...], after: Any) -> tuple[Any, ...]:
+        """The step rules' values on a transition, in the order of the step properties."""
+        key = step_values(label, log, self.sig, self.vocab)
+        steps = self._steps
+        fn = steps.get(key, steps)
+        if fn is steps:
+            t = values_step(self.vocab, key)
+            fn = steps[key] = self._build([p.rule(self._b, t, self._a) for p in self.step_props], "b, a")
+        if fn is None:
+            return self.all_true
+        b, a = self.values(before), self.values(after)
+        if b is None or a is None:      # a step that ended in a finding: nothing for the rules to read
+            return tuple(p.kind != "sometimes" for p in self.step_props)
+        return fn(b, a)
+
+
 __all__ = ["DISABLED", "ENABLED", "FIRST", "IDLE", "LAST", "NONE", "PATCHED", "SECOND", "SETUP", "STATE_CALLBACKS",
-           "THIRD", "UNPATCHED", "Event", "StepView", "View", "step_fields", "step_values", "terms_step", "terms_view",
-           "values_step", "values_view", "well_formed"]
+           "THIRD", "UNPATCHED", "Checker", "Event", "StepView", "View", "bind_rule", "step_fields", "step_values",
+           "terms_step",
+           "terms_view", "values_step", "values_view", "well_formed"]

@@ -75,7 +75,8 @@ def test_models_do_not_import_properties_or_the_cli() -> None:
     g = _graph()
     for n in g:
         if n.startswith("klpmc.models"):
-            bad = [d for d in g.successors(n) if d.startswith("klpmc.properties") or d in ("klpmc.cli", "klpmc.registry")]
+            bad = [d for d in g.successors(n)
+                   if d.startswith("klpmc.properties") or d in ("klpmc.cli", "klpmc.registry")]
             assert bad == [], n
 
 

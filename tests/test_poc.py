@@ -57,14 +57,14 @@ def _scenario(model: str, commands: list[str]) -> list[str]:
     import importlib
 
     from klpmc.models._config import Config
-    from klpmc.models._harness import replay_lines
+    from klpmc.models._harness import PythonMachine, replay_lines
 
     get_model(model)  # maps klpmc.models in a source checkout
     variant = importlib.import_module(f"klpmc.models.{model.replace('-', '_')}")
     fixtures = variant.FIXTURES
     config = Config("scenario", fixtures=fixtures, module_dir=fixtures.module_dir)
     features = variant.MODEL.build(config).features
-    return replay_lines(variant, config, [f"% {c}" for c in commands], features)
+    return replay_lines(PythonMachine(variant, config, features), [f"% {c}" for c in commands])
 
 
 def test_block_disable_refuses_disable() -> None:
@@ -116,7 +116,7 @@ PINNED = {
         "reach-replace-drops-state": ("unreachable", None),
         "reach-setup-fails-after-success": ("unreachable", None),
         "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "modules"): ((586, 3710, 19), {
+    ("poc", "modules"): ((586, 3606, 19), {
         "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
         "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
     ("poc", "kselftest"): ((2048, 10032, 14), {
@@ -137,7 +137,7 @@ PINNED = {
         "shadow-freed-on-leave": ("violated", 6), "shadow-free-once": ("violated", 1),
         "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None),
         "reach-disable-refused": ("unreachable", None)}),
-    ("poc-series", "modules"): ((354, 2078, 14), {
+    ("poc-series", "modules"): ((354, 1982, 14), {
         "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
         "reach-disable-refused": ("unreachable", None)}),
     ("poc-series", "speaker"): ((4784, 25644, 20), {

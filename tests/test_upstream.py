@@ -30,7 +30,7 @@ PINNED = {
     "small": (58, 137, 8, {"objects-cleaned-before-free": "violated",
                            "reach-module-in-transition": "unreachable"}),
     "drop": (264, 843, 12, {"reach-module-in-transition": "unreachable"}),
-    "modules": (586, 3632, 19, {"objects-cleaned-before-free": "violated"}),
+    "modules": (586, 3528, 19, {"objects-cleaned-before-free": "violated"}),
     "kselftest": (2048, 10032, 14, {"objects-cleaned-before-free": "violated"}),
     "kselftest-state": (812, 2996, 24, {"objects-cleaned-before-free": "violated",
                                         "reach-module-in-transition": "unreachable"}),

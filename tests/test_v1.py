@@ -73,13 +73,13 @@ def _scenario(model: str, commands: list[str]) -> list[str]:
     import importlib
 
     from klpmc.models._config import Config
-    from klpmc.models._harness import replay_lines
+    from klpmc.models._harness import PythonMachine, replay_lines
 
     get_model(model)  # maps klpmc.models in a source checkout
     variant = importlib.import_module(f"klpmc.models.{model.replace('-', '_')}")
     config = Config("scenario", fixtures=variant.FIXTURES, module_dir=variant.FIXTURES.module_dir)
     features = variant.MODEL.build(config).features
-    return replay_lines(variant, config, [f"% {c}" for c in commands], features)
+    return replay_lines(PythonMachine(variant, config, features), [f"% {c}" for c in commands])
 
 
 def test_block_disable_refuses_disable() -> None:
@@ -117,13 +117,13 @@ PINNED = {
                                      "set-up-while-held": 7, "release-only-when-gone": 7, "shadow-freed-on-leave": 6,
                                      "shadow-free-once": 7, "reversal-restores": 7,
                                      "no-callback-on-kept-state": 7}),
-    ("v1", "modules"): (354, 2078, 14, {}),
+    ("v1", "modules"): (354, 1982, 14, {}),
     ("v1", "selftest"): (921, 3981, 16, {}),
     ("v1", "block"): (776, 2695, 17, {"state-lifecycle": 7, "set-up-while-held": 7, "release-only-when-gone": 7,
                                       "no-callback-on-kept-state": 7, "shadow-free-once": 7, "reversal-restores": 7}),
     ("refcount", "small"): (60, 144, 9, {}),
     ("refcount", "drop"): (344, 1144, 13, {}),
-    ("refcount", "modules"): (354, 2078, 14, {}),
+    ("refcount", "modules"): (354, 1982, 14, {}),
     ("refcount", "selftest"): (921, 3981, 16, {}),
     ("refcount", "block"): (565, 1992, 13, {}),
     ("replace-set", "small"): (39, 92, 8, {}),

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* klpmc stub: forwards to kernel.h */
+#include <linux/kernel.h>

@@ -1,0 +1,365 @@
+"""The kernel's own C: the livepatch core of a kernel tree, built in user space and explored.
+
+Provenance: the unmodified kernel/livepatch/{core,patch,transition,state,shadow}.c and
+include/linux/livepatch*.h of the tree ``--kernel`` names (default: Debian's linux-source-6.12), compiled
+against klpmc's stub headers and harness (models/_c; what they do not make real is said at the top of
+harness.c). The test modules are the tree's own (tools/testing/selftests/livepatch/test_modules); a
+configuration of patches becomes generated C modules (models/_kmodgen.py) that print what the Python
+models' generic module prints.
+
+A state is the kernel's memory: the harness snapshots it after every step and restores it before every
+step out of it; two states are one when their memory is the same up to where things were allocated
+(harness.c, klpmc_digest). What the rules read is the field table every model fills (models/_fields.py):
+the kernel's structures read in C (klp_patches, the transition, the shadow hash, the modules), the
+history of the callbacks from the log, as for the Python models. The steps are the Python models' (the
+same labels, so traces compare), plus the work items a Python model runs inside others: the freeing of a
+patch (klp_free_patch_work_fn) is a step of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from klpmc.logic import Domain
+from klpmc.model import InputError, ModelDef
+from klpmc.props import Property
+
+from . import _harness
+from ._ckernel import OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_RUN_WORK, OP_WRITE, CKernel
+from ._config import Config
+from ._fields import Sig, Table, Tokens, Vocab, ghost_fields, kernel_fields, token_fields
+from ._ghost import Observer
+from ._kbuild import Core, build_core, open_tree
+from ._klp import Call, Event, fault_text
+from ._kmodgen import GenerateError, sources
+from ._model import InsmodResult, command_of, config_signature, event_key_of, event_kinds_of, step_fields
+from ._view import Checker, StepView, View, bind_rule, step_values, terms_step, terms_view, values_view
+
+FEATURES = ("object_callbacks", "versions")
+
+
+@dataclass(frozen=True, eq=False)
+class CState:
+    """A state of the kernel's C: its field vector (what is compared) and a snapshot of its memory."""
+
+    vec: bytes
+    snap: bytes | None
+
+    def __hash__(self) -> int:
+        return hash(self.vec)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CState) and other.vec == self.vec
+
+
+class KernelModel:
+    """The kernel's C on one configuration, as the checker sees it (the same contract as the Python models)."""
+
+    def __init__(self, ck: CKernel, config: Config, features: tuple[str, ...] = FEATURES) -> None:
+        self.ck = ck
+        self.config = config
+        self.features = features
+        self.sig = config_signature(config, config.spec_of)
+        self.vocab = Vocab()
+        self.tokens = Tokens()
+        self.table = Table(kernel_fields(self.sig) + ghost_fields(self.sig) + token_fields([("mem",)]))
+        self.observer = Observer(self.table)
+        self.nkernel = len(kernel_fields(self.sig))
+        self._mem = self.table.slot[("mem",)]
+        self.sources = module_sources(ck, config)
+        self.livepatches = [name for name, _ in config.livepatches]
+        self.modules = tuple(dict.fromkeys([*self.livepatches, *config.targets]))
+
+    # -- running the C ----------------------------------------------------------------------------------
+    def _use(self) -> None:
+        """Make the process's C this configuration's: its modules, the fields it reads, its faults. Call
+        it after restoring one of its states (another configuration may have run in between)."""
+        ck = self.ck
+        if ck.owner is self:
+            return
+        for name, text in self.sources.items():
+            ck.add_module(name, text)
+        ck.set_vocabulary(self.sig.patches, self.sig.sids, self.sig.modules)
+        ck.set_faults(frozenset(self.config.faults))
+        ck.owner = self
+
+    def _capture(self, history: tuple[int, ...] | list[int] | None, log: tuple[Any, ...]) -> CState:
+        """The state the C is in now: its facts, the history updated by the step's log, its memory."""
+        vec = self.ck.facts()
+        vec += list(history[self.nkernel:]) if history is not None else [0] * (len(self.table.fields) - self.nkernel)
+        self.observer.apply(vec, log)
+        vec[self._mem] = self.tokens(self.ck.digest())
+        return CState(self.table.pack(vec), self.ck.snapshot())
+
+    def init_states(self) -> list[CState]:
+        self.ck.restore(self.ck.pristine)
+        self._use()
+        return [self._capture(None, ())]
+
+    def fingerprint(self, state: CState) -> bytes:
+        return state.vec
+
+    def values(self, state: CState) -> tuple[int, ...]:
+        return self.table.unpack(state.vec)
+
+    def _fact(self, vals: tuple[int, ...], *key: Any) -> int:
+        return vals[self.table.slot[key]]
+
+    def actions(self, state: CState) -> Iterator[tuple[Call, int, str, str, bool]]:
+        """Every step a user or the scheduler can take here: (label, harness op, its arguments, may fail)."""
+        cfg, ck = self.config, self.ck
+        vals = self.values(state)
+        info = {m: ck.module_info(m) for m in self.modules}
+        sig = self.sig
+        t = vals[self.table.slot[("transition",)]]
+        reload = cfg.reload
+        insmod_op = OP_INSMOD_RELOAD if reload else OP_INSMOD
+        for name, params in cfg.livepatches:
+            loaded, gone = info[name][0], info[name][1]
+            if loaded or gone:
+                continue
+            args = tuple(f"{a}={b}" for a, b in params)
+            yield Call("klp_enable_patch", (name, *args)), insmod_op, name, " ".join(_param_text(params)), True
+        listed = {}
+        for p in sig.patches:
+            if self._fact(vals, "pos", p) >= 0:
+                listed[p] = self._fact(vals, "pos", p)
+        for p in sorted(listed, key=listed.__getitem__):
+            path = f"/sys/kernel/livepatch/{p}/"
+            enabled = self._fact(vals, "enabled", p)
+            if t >= 0 and sig.patches[t] == p:
+                if cfg.reverse:
+                    value = 0 if enabled else 1
+                    yield Call("enabled_store", (p, value)), OP_WRITE, path + "enabled", str(value), False
+                if cfg.force:
+                    yield Call("force_store", (p,)), OP_WRITE, path + "force", "1", False
+            elif enabled:
+                yield Call("enabled_store", (p, 0)), OP_WRITE, path + "enabled", "0", False
+        for i, work in enumerate(ck.pending()):
+            kind, _, arg = work.partition(" ")
+            label = (Call("klp_try_complete_transition", ()) if kind == "transition" else
+                     Call("klp_free_patch_work_fn", (arg,)) if kind == "free" else Call("work", (arg,)))
+            yield label, OP_RUN_WORK, str(i), "", False
+        tparams = dict(cfg.target_params)
+        for name in cfg.targets:
+            loaded, gone = info[name][0], info[name][1]
+            if loaded:
+                yield Call("klp_module_going", (name,)), OP_RMMOD_RELOAD, name, "", False
+            elif not gone:
+                params = tparams.get(name, ())
+                args = tuple(f"{a}={b}" for a, b in params)
+                yield (Call("klp_module_coming", (name, *args)), OP_INSMOD_RELOAD, name,
+                       " ".join(_param_text(params)), True)
+        for name in self.livepatches:
+            loaded = info[name][0]
+            if not loaded or name in cfg.targets or name in listed:
+                continue
+            if self._fact(vals, "pinned", name):
+                continue
+            yield Call("delete_module", (name,)), OP_RMMOD_RELOAD if reload else OP_RMMOD, name, "", False
+
+    def next_steps(self, state: CState) -> Iterator[tuple[Call, CState, tuple[Any, ...]]]:
+        if state.snap is None:
+            return
+        ck = self.ck
+        ck.restore(state.snap)
+        self._use()
+        history = self.values(state)
+        for label, op, a, b, may_fail in list(self.actions(state)):
+            ck.restore(state.snap)
+            out = ck.step(op, a, b)
+            yield self._result(label, op, a, history, out)
+            if may_fail:
+                for point in out.points:
+                    ck.restore(state.snap)
+                    fout = ck.step(op, a, b, point)
+                    flabel = Call(label.func, (*label.args, fault_text(tuple(point.split(":", 2)))))
+                    yield self._result(flabel, op, a, history, fout)
+
+    def take(self, state: CState, label: Call) -> tuple[Call, CState, tuple[Any, ...]] | None:
+        """The one step with this label out of the state (conformance runs a given trace), or None."""
+        if state.snap is None:
+            return None
+        args = tuple(label.args)
+        fail = args[-1][5:] if args and isinstance(args[-1], str) and args[-1].startswith("fail=") else None
+        base = Call(label.func, args[:-1]) if fail is not None else label
+        self.ck.restore(state.snap)
+        self._use()
+        for action, op, a, b, may_fail in list(self.actions(state)):
+            if action != base or (fail is not None and not may_fail):
+                continue
+            self.ck.restore(state.snap)
+            if fail is not None:
+                probe = self.ck.step(op, a, b)
+                if fail not in probe.points:
+                    return None       # the C passes no such fault point here
+                self.ck.restore(state.snap)
+            out = self.ck.step(op, a, b, fail)
+            return self._result(label, op, a, self.values(state), out)
+        return None
+
+    def internal(self, label: Call) -> bool:
+        """Steps a Python model takes inside others: the kernel frees a patch in a work item of its own."""
+        return label.func == "klp_free_patch_work_fn"
+
+    def _result(self, label: Call, op: int, name: str, history: tuple[int, ...],
+                out: Any) -> tuple[Call, CState, tuple[Any, ...]]:
+        log = out.log
+        if op in (OP_INSMOD, OP_INSMOD_RELOAD):
+            log = (*log, InsmodResult(name, out.ret))
+        if out.finding is not None:
+            log = (*log, f"klpmc: {out.finding}", Event("finding", None, out.finding.split(":")[0]))
+            return label, CState(b"\xff" + out.finding.encode(), None), log
+        return label, self._capture(history, log), log
+
+    # -- what the rules read: the field table ----------------------------------------------------------
+    def checker(self, props: Sequence[Property]) -> Checker:
+        """The properties' rules compiled for this configuration (`models._view.Checker`)."""
+        return Checker(self.sig, self.table, self.vocab, props, self._vector)
+
+    def predicate(self, prop: Property) -> Callable[..., bool]:
+        if prop.rule is None:
+            if prop.predicate is None:
+                raise InputError(f"property {prop.name!r} has neither a rule nor a predicate")
+            return prop.predicate
+        return bind_rule(prop, self.sig, self.table, self.vocab, self._vector)
+
+    def _vector(self, state: CState) -> tuple[int, ...] | None:
+        return None if state.snap is None and state.vec[:1] == b"\xff" else self.table.unpack(state.vec)
+
+    def view(self, state: CState) -> View:
+        return values_view(self.sig, self.table, self.table.unpack(state.vec))
+
+    def step_view(self, label: Call, log: tuple[Any, ...]) -> StepView:
+        from ._view import values_step
+
+        return values_step(self.vocab, step_values(label, log, self.sig, self.vocab))
+
+    def signature(self) -> Sig:
+        return self.sig
+
+    def symbolic_state(self, prefix: str, sig: Sig | None = None) -> tuple[View, Domain]:
+        return terms_view(self.sig, self.table, prefix)
+
+    def symbolic_step(self, prefix: str, sig: Sig | None = None) -> tuple[StepView, Domain]:
+        return terms_step(self.sig, self.vocab, self.sig.events, prefix)
+
+    def flatten_state(self, state: CState, prefix: str, sig: Sig | None = None) -> dict[str, int]:
+        return self.table.as_dict(self.table.unpack(state.vec), prefix)
+
+    def flatten_step(self, label: Call, log: tuple[Any, ...], prefix: str, sig: Sig | None = None) -> dict[str, int]:
+        return step_fields(step_values(label, log, self.sig, self.vocab), self.sig.events, prefix)
+
+    def fields(self, state: CState) -> dict[str, int]:
+        vals = self.table.unpack(state.vec) if state.snap is not None else ()
+        return {f.name: v for f, v in zip(self.table.fields, vals, strict=False) if not f.token}
+
+    def command(self, label: Call) -> str | None:
+        if label.func in ("klp_try_complete_transition", "klp_free_patch_work_fn", "work"):
+            return None
+        return command_of(label, self.config)
+
+    def event_kinds(self) -> set[str]:
+        return event_kinds_of(self.features)
+
+    def event_key(self, e: Any) -> tuple[Any, ...] | None:
+        return event_key_of(e)
+
+    def describe(self, state: CState) -> str:
+        if state.snap is None:
+            return state.vec[1:].decode(errors="replace")
+        vals = self.table.unpack(state.vec)
+        sig = self.sig
+        listed = sorted((p for p in sig.patches if self._fact(vals, "pos", p) >= 0),
+                        key=lambda p: self._fact(vals, "pos", p))
+        t = self._fact(vals, "transition")
+        patches = []
+        for p in listed:
+            flags = "enabled" if self._fact(vals, "enabled", p) else "disabled"
+            if t >= 0 and sig.patches[t] == p:
+                flags += ", " + ("patching" if self._fact(vals, "target") == 1 else "unpatching")
+            if self._fact(vals, "forced", p):
+                flags += ", forced"
+            patches.append(f"{p}{'r' if self._fact(vals, 'replace', p) else ''}({flags})")
+        mods = [m for m in sig.modules if self._fact(vals, "loaded", m)]
+        return "klp_patches: " + (" ".join(patches) or "-") + "\nmodules: " + (" ".join(mods) or "-")
+
+
+def _param_text(params: tuple[tuple[str, Any], ...]) -> list[str]:
+    return [f"{a}={'Y' if b is True else 'N' if b is False else b}" for a, b in params]
+
+
+def module_sources(ck: CKernel, config: Config) -> dict[str, str]:
+    """The C source of every module the configuration loads: the tree's test modules, else generated."""
+    out: dict[str, str] = {}
+    if config.fixtures is not None:
+        names = [*(n for n, _ in config.livepatches), *config.targets]
+        for name in dict.fromkeys(names):
+            path = ck.core.tree.test_module(name)
+            if path is None:
+                raise InputError(f"the tree {ck.core.tree.origin} has no test module {name}.c "
+                                 f"(its test modules: {', '.join(ck.core.tree.test_modules()) or 'none'})")
+            out[name] = path.read_text(errors="replace")
+        return out
+    try:
+        for src in sources(config):
+            out[src.name] = src.text
+    except GenerateError as e:
+        raise InputError(str(e)) from None
+    return out
+
+
+_CORES: dict[str | None, Core] = {}
+SETTINGS: dict[str, str | None] = {"kernel": None}
+
+
+def kernel_for(tree: str | None = None) -> CKernel:
+    """The harness of the tree's core in this process (built on first use, from the cache after)."""
+    tree = tree if tree is not None else SETTINGS["kernel"]
+    core = _CORES.get(tree)
+    if core is None:
+        core = _CORES[tree] = build_core(open_tree(tree))
+    return CKernel.load(core)
+
+
+def configure(settings: Mapping[str, str]) -> None:
+    """``--kernel DIR|TARBALL``: the tree whose C the kernel model runs (checked now, built on first use)."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise InputError(f"the kernel model has no setting {unknown[0]}; settings: {', '.join(SETTINGS)}")
+    if "kernel" in settings:
+        open_tree(settings["kernel"])
+        SETTINGS["kernel"] = settings["kernel"]
+
+
+def make_kernel_def() -> ModelDef:
+    """The `kernel` model: the upstream model's presets and manifest, run on the tree's C."""
+    from . import upstream
+    from ._config import load_config, scope_configs
+    from ._def import scope_manifest
+
+    up = upstream.MODEL
+    expected = {name: dict(v) for name, v in up.expected.items() if name in up.presets}
+    expected.update(scope_manifest("upstream", type(next(iter(next(iter(up.expected.values())).values())))))
+
+    def build(config: Config) -> KernelModel:
+        return KernelModel(kernel_for(), config)
+
+    return ModelDef(
+        name="kernel",
+        summary="the livepatch core's own C of a kernel tree (default: linux-source-6.12), in user space",
+        build=build,
+        presets=up.presets,
+        default_preset=up.default_preset,
+        expected=expected,
+        features=FEATURES,
+        load_config=lambda path: load_config(path, "kernel", FEATURES),
+        scope=lambda spec: scope_configs(spec, "kernel", FEATURES),
+        replay=lambda path, check: _harness.replay_c(kernel_for(), path, check),
+        configure=configure,
+    )
+
+
+MODEL = make_kernel_def()
