@@ -6,7 +6,7 @@ For every violated rule, ``DIR/<rule>/`` (with ``--scope``: ``DIR/<configuration
   it sources ``functions.sh``, runs the trace with ``load_lp``, ``load_mod``, ``load_failing_mod``,
   ``disable_lp``, ``unload_lp``, ``unload_mod`` and compares the kernel log with ``check_result``; a comment
   says which rule the log shows broken and why;
-* ``test_modules/<module>.c`` (from `klpmc.kmodgen`, when this klpmc has it) and ``test_modules/Makefile``
+* ``test_modules/<module>.c`` (from the module generator, `klpmc.models._kmodgen`) and ``test_modules/Makefile``
   (kbuild ``obj-m``), except for presets built from the selftest modules of the kernel or a series, whose
   scripts load the tree's own modules (``in_tree``);
 * ``klpmc.json``: ``{model, rule, kind, verdict, configuration, api, modules: {name: {livepatch, source}},
@@ -408,7 +408,7 @@ def _generator() -> Any:
     """The module generator (configuration -> C sources of its modules), when this klpmc has it."""
     import importlib
 
-    for name in ("klpmc.kmodgen", "klpmc.models._kmodgen"):
+    for name in ("klpmc.models._kmodgen", "klpmc.kmodgen"):
         try:
             return importlib.import_module(name)
         except ImportError:
@@ -434,7 +434,7 @@ def module_sources(config: Any, names: Mapping[str, str], api: str) -> tuple[dic
     """
     gen = _generator()
     if gen is None:
-        return {}, "this klpmc has no module generator (klpmc.kmodgen) yet"
+        return {}, "this klpmc has no module generator (klpmc.models._kmodgen)"
     apis = tuple(getattr(gen, "APIS", ("mainline",)))
     if api not in apis:
         return {}, f"the module generator writes the {', '.join(apis)} API, not {api}'s"
