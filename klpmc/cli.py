@@ -176,6 +176,10 @@ def _run_one(
 @click.option("--property", "properties", multiple=True, help="Check only this property (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write traces under DIR.")
+@click.option("--html", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write an HTML report with a sequence chart of each trace to FILE.")
+@click.option("--emit-selftest", type=click.Path(path_type=Path, file_okay=False),
+              help="Write each violation as a kselftest (script, module sources, klpmc.json) under DIR.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop after N distinct states.")
 @click.option("--max-depth", type=click.IntRange(min=0), help="Explore at most N steps deep.")
 @click.option("--stop-on-violation", is_flag=True, help="Stop at the first violated always/step property.")
@@ -193,6 +197,8 @@ def check_cmd(
     properties: tuple[str, ...],
     as_json: bool,
     out: Path | None,
+    html: Path | None,
+    emit_selftest: Path | None,
     max_states: int | None,
     max_depth: int | None,
     stop_on_violation: bool,
@@ -214,6 +220,7 @@ def check_cmd(
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     reports: list[Report] = []
     written: list[Path] = []
+    emitted: list[Any] = []
     width = max(len(name) for name, _, _ in configs)
     sane: dict[str, list[dict[str, Any]]] = {}
     for name, cfg, notes in configs:
@@ -227,11 +234,16 @@ def check_cmd(
             from klpmc.artifacts import write_artifacts  # networkx only when --out asks for it
 
             written += write_artifacts(out, report, per_config=source == "scope")
+        if emit_selftest is not None:
+            from klpmc.selftest import emit_selftests
+
+            emitted += emit_selftests(emit_selftest, mdef.name, report_json(report), cfg, report.model,
+                                      per_config=source == "scope")
         if report.result.stop_reason == "interrupted":
             break  # Ctrl-C ends a whole scope, not one configuration of it
     if written and shutil.which("dot") is None:
         click.echo(SVG_HINT, err=True)
-    if as_json:
+    if as_json or html is not None:
         if source == "scope":
             obj: dict[str, Any] = {
                 "model": mdef.name,
@@ -245,6 +257,11 @@ def check_cmd(
             obj = report_json(reports[0])
         if vacuity:
             obj["vacuity"] = sane if source == "scope" else sane[reports[0].config_name]
+        if html is not None:
+            from klpmc.report import write_check_report
+
+            write_check_report(html, obj, reports[0].model if source != "scope" else None)
+    if as_json:
         click.echo(json.dumps(obj, indent=2))
     elif source == "scope":
         for r in reports:
@@ -253,6 +270,10 @@ def check_cmd(
                 click.echo(format_report(r))
         click.echo()
         click.echo(format_scope_total(str(scope), reports))
+    for what, path in (("report", html), ("selftests", emit_selftest)):
+        if path is not None:
+            count = f" ({len(emitted)} counterexamples)" if what == "selftests" else ""
+            click.echo(f"klpmc: {what} written to {path}{count}", err=True)
     return 0 if all(r.ok for r in reports) else 1
 
 
@@ -501,11 +522,13 @@ def format_verdicts_side_by_side(a: Report, b: Report) -> list[str]:
 @click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
               help="Report at most N distinguishing traces.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--html", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write an HTML report with the two sides' sequence charts to FILE.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @kernel_option
 def diff_cmd(
     model_a: str, model_b: str, preset: str | None, config: Path | None, max_states: int | None, limit: int,
-    as_json: bool, quiet: bool, kernel: str | None,
+    as_json: bool, html: Path | None, quiet: bool, kernel: str | None,
 ) -> int:
     """Compare two models on one configuration: verdicts side by side, then the shortest traces after
     which they behave differently.  Exit 0 when nothing differs, 1 when something does."""
@@ -536,7 +559,7 @@ def diff_cmd(
     def command(label: Any) -> str | None:
         return command_of_label(report_a.model, label)
 
-    if as_json:
+    if as_json or html is not None:
         obj = {
             "a": ma.name,
             "b": mb.name,
@@ -547,6 +570,12 @@ def diff_cmd(
             "states": {"a": report_a.result.stats.states, "b": report_b.result.stats.states},
             **distinction_json(found, command),
         }
+        if html is not None:
+            from klpmc.report import write_diff_report
+
+            write_diff_report(html, obj)
+            click.echo(f"klpmc: report written to {html}", err=True)
+    if as_json:
         click.echo(json.dumps(obj, indent=2))
         return 1 if differs else 0
     names = (ma.name, mb.name) if ma.name != mb.name else (f"{ma.name} (A)", f"{mb.name} (B)")
@@ -557,6 +586,23 @@ def diff_cmd(
     click.echo()
     click.echo("\n".join(format_distinction(found, names, command, limit)))
     return 1 if differs else 0
+
+
+@cli.command("report")
+@click.argument("result", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--html", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the page to FILE (default: RESULT with .html).")
+@click.option("--no-graph", is_flag=True, help="Do not rebuild the model to draw its state graph.")
+def report_cmd(result: Path, html: Path | None, no_graph: bool) -> int:
+    """Write the HTML report of a saved `check --json` or `diff --json` RESULT."""
+    from klpmc.report import report_file
+
+    target = html if html is not None else result.with_suffix(".html")
+    if target.resolve() == result.resolve():
+        raise InputError(f"the report would overwrite {result}; give --html FILE")
+    what = report_file(result, target, graph=not no_graph)
+    click.echo(f"klpmc: {what} report written to {target}", err=True)
+    return 0
 
 
 @cli.command("conform")

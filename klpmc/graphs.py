@@ -33,6 +33,7 @@ __all__ = [
     "GRAPH_LIMIT",
     "SVG_LIMIT",
     "dot_available",
+    "node_link",
     "read_node_link",
     "state_graph",
     "to_dot",
@@ -192,6 +193,11 @@ def _node_link(g: Any) -> Any:
         return nx.node_link_data(g, edges="edges")
     except TypeError:  # networkx < 3.4 calls the keyword link
         return nx.node_link_data(g, link="edges")
+
+
+def node_link(g: Any) -> Any:
+    """The graph as networkx node-link data (``nodes``, ``edges``), as `write_graph` writes it."""
+    return _node_link(g)
 
 
 def read_node_link(path: Path) -> Any:

@@ -103,6 +103,7 @@ def report_json(report: Report) -> dict[str, Any]:
         {
             "name": p.result.name,
             "kind": p.result.kind,
+            "description": p.result.prop.description,
             "verdict": p.result.verdict,
             "expected": p.expected.verdict,
             "reason": p.expected.reason,

@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from klpmc.kmodgen import patched_function
+
 from ._klp import OBJECT_CALLBACKS, VMLINUX, Fixture, ObjSpec, PatchSpec, StateSpec
 
 # state callbacks by position: POC names, v1 names
@@ -77,12 +79,6 @@ class Config:
 
     def module_path(self, name: str) -> str:
         return f"{self.module_dir}{name}.ko"
-
-
-def patched_function(obj: str) -> str:
-    """The function a configuration's patch patches in an object: /proc/cmdline's show function in vmlinux
-    (as the selftests' test_klp_livepatch), ``<module>_func`` in a target module (its generated source)."""
-    return "cmdline_proc_show" if obj == VMLINUX else f"{obj}_func"
 
 
 @cache

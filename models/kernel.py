@@ -4,7 +4,7 @@ Provenance: the unmodified kernel/livepatch/{core,patch,transition,state,shadow}
 include/linux/livepatch*.h of the tree ``--kernel`` names (default: Debian's linux-source-6.12), compiled
 against klpmc's stub headers and harness (models/_c; what they do not make real is said at the top of
 harness.c). The test modules are the tree's own (tools/testing/selftests/livepatch/test_modules); a
-configuration of patches becomes generated C modules (models/_kmodgen.py) that print what the Python
+configuration of patches becomes generated C modules (klpmc/kmodgen.py) that print what the Python
 models' generic module prints.
 
 A state is the kernel's memory: the harness snapshots it after every step and restores it before every
@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from klpmc.kmodgen import GenerateError, sources
 from klpmc.logic import Domain
 from klpmc.model import InputError, ModelDef
 from klpmc.props import Property
@@ -33,7 +34,6 @@ from ._fields import Field, Sig, Table, Tokens, Vocab, ghost_fields, kernel_fiel
 from ._ghost import Observer
 from ._kbuild import Core, build_core, open_tree
 from ._klp import Call, fault_text, finding_log
-from ._kmodgen import GenerateError, sources
 from ._model import InsmodResult, command_of, config_signature, event_key_of, event_kinds_of, step_fields
 from ._view import Checker, StepView, View, bind_rule, step_values, terms_step, terms_view, values_view
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from ._config import Config, PatchConfig, patched_function
+from typing import Any
 
 OBJECT_CALLBACKS = ("pre_patch", "post_patch", "pre_unpatch", "post_unpatch")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,54}$")
@@ -80,7 +79,13 @@ MODULE_DESCRIPTION("klpmc: target module {name}");
     return Source(name, False, text)
 
 
-def livepatch_source(p: PatchConfig, config: str) -> Source:
+def patched_function(obj: str) -> str:
+    """The function a configuration's patch patches in an object: /proc/cmdline's show function in vmlinux
+    (as the selftests' test_klp_livepatch), ``<module>_func`` in a target module (its generated source)."""
+    return "cmdline_proc_show" if obj == "vmlinux" else f"{obj}_func"
+
+
+def livepatch_source(p: Any, config: str) -> Source:
     """A livepatch module of the mainline API: its objects with the four callbacks, its states, replace."""
     name = _ident(p.name, "patch")
     objects = [(o, None if o == "vmlinux" else _ident(o, "object")) for o in p.objects]
@@ -211,8 +216,9 @@ MODULE_DESCRIPTION("klpmc: livepatch {name}");
     return Source(name, True, text)
 
 
-def sources(config: Config) -> list[Source]:
-    """Every module of a configuration written as user configurations are: its patches and targets."""
+def sources(config: Any) -> list[Source]:
+    """Every module of a configuration (its ``patches``, each with ``name``, ``replace``, ``objects`` and
+    ``states`` of ``id`` and ``version``; its ``targets``): the patches, and the targets and objects."""
     out = [livepatch_source(p, config.name) for p in config.patches]
     objects = {o for p in config.patches for o in p.objects if o != "vmlinux"}
     out += [target_source(t, config.name) for t in dict.fromkeys([*config.targets, *sorted(objects)])]
@@ -227,4 +233,4 @@ def kbuild(mods: list[Source]) -> str:
             "clean:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) clean\n")
 
 
-__all__ = ["GenerateError", "Source", "kbuild", "livepatch_source", "sources", "target_source"]
+__all__ = ["GenerateError", "Source", "kbuild", "livepatch_source", "patched_function", "sources", "target_source"]
