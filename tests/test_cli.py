@@ -347,7 +347,9 @@ def test_trace_without_commands_shows_labels(capsys: pytest.CaptureFixture[str])
 def test_ctrl_c_ends_a_whole_scope(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_check = cli.check
+    from klpmc.commands import common
+
+    real_check = common.check
 
     def interrupted(model: Model, props: Any, **kwargs: Any) -> Any:
         def stop(_: Any) -> None:
@@ -355,7 +357,7 @@ def test_ctrl_c_ends_a_whole_scope(
 
         return real_check(model, props, **{**kwargs, "progress": stop})
 
-    monkeypatch.setattr(cli, "check", interrupted)
+    monkeypatch.setattr(common, "check", interrupted)
     code, out, _ = run(capsys, "check", "toy", "--scope", "m=3,4")
     assert code == 1
     assert "scope m=3,4: 1 configuration, 0 as expected, 1 not" in out

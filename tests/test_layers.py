@@ -12,7 +12,8 @@ from pathlib import Path
 import networkx as nx
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {"klpmc": ROOT / "klpmc", "klpmc.models": ROOT / "models", "klpmc.properties": ROOT / "properties"}
+PACKAGES = {"klpmc": ROOT / "klpmc", "klpmc.commands": ROOT / "klpmc" / "commands", "klpmc.models": ROOT / "models",
+            "klpmc.properties": ROOT / "properties"}
 
 
 def _modules() -> dict[str, Path]:

@@ -1,0 +1,1 @@
+"""The subcommands of `klpmc`, one module each; `klpmc.cli` parses and delegates."""
