@@ -6,6 +6,9 @@ registry or the CLI); the registry finds the `ModelDef` of each model module and
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +26,9 @@ __all__ = [
     "Preset",
     "UnknownNameError",
     "default_expectation",
+    "input_file",
     "load_toml",
+    "read_text",
 ]
 
 
@@ -145,16 +150,57 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def input_file(path: Path, what: str = "file") -> Path:
+    """``path`` if it names a regular file one can read; else `InputError` saying what it is instead.
+
+    Checked before opening: a FIFO would block the open, a device never ends.
+    """
+    if str(path) == "":
+        raise InputError(f"an empty name is no {what}")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"no such {what}: {path}") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InputError(f"{path}: symbolic links that loop, no {what} at the end") from None
+        raise InputError(f"{path}: cannot read: {_one_line(e)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{path} is a directory, not a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
+        raise InputError(f"{path} is {kind}, not a {what}")
+    return path
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """The text of a UTF-8 file named on the command line; any problem is a one-line `InputError`."""
+    input_file(path, what)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {_one_line(e)}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise InputError(f"{path} starts with a byte-order mark (U+FEFF); save it as UTF-8 without one")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path} is not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r})") from None
+
+
 def load_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file for a config loader; any problem becomes a one-line `ConfigError`."""
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory, not a TOML file") from None
+        text = read_text(path, "TOML file")
+    except InputError as e:
+        raise ConfigError(str(e)) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {_one_line(e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables nested too deeply to read") from None

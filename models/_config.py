@@ -7,8 +7,8 @@ test module of `models/_fixtures.py`) or built from the kernel's and the series'
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,12 @@ class Config:
         return tuple((p.name, ()) for p in self.patches) + self.choices
 
     def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
-        return _spec_of(self, name, params)
+        if self.fixtures is not None:
+            return self.fixtures.spec_of(name, params)  # type: ignore[no-any-return]
+        specs: dict[str, PatchSpec] | None = self.__dict__.get("_specs")
+        if specs is None:       # once per configuration: a lookup keyed by the configuration would hash it whole
+            specs = self.__dict__["_specs"] = {p.name: _spec(p) for p in self.patches}
+        return specs[name]
 
     def fixture_of(self, name: str) -> Fixture:
         if self.fixtures is not None:
@@ -81,23 +86,19 @@ class Config:
         return f"{self.module_dir}{name}.ko"
 
 
-@cache
-def _spec_of(config: Config, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
-    if config.fixtures is not None:
-        return config.fixtures.spec_of(name, params)  # type: ignore[no-any-return]
+def _spec(p: PatchConfig) -> PatchSpec:
+    """The spec of a patch of a TOML configuration, run with the generic test module."""
     from ._fixtures import GENERIC
-    for p in config.patches:
-        if p.name == name:
-            cbs = frozenset(CANONICAL[c] for c in p.callbacks)
-            return PatchSpec(
-                name=p.name,
-                replace=p.replace,
-                objs=tuple(ObjSpec(o, (patched_function(o),), OBJECT_CALLBACKS) for o in p.objects),
-                states=tuple(StateSpec(s.id, s.version, s.block_disable, s.is_shadow, cbs) for s in p.states),
-                fixture=GENERIC,
-                replace_set=p.replace_set,
-            )
-    raise KeyError(name)
+
+    cbs = frozenset(CANONICAL[c] for c in p.callbacks)
+    return PatchSpec(
+        name=p.name,
+        replace=p.replace,
+        objs=tuple(ObjSpec(o, (patched_function(o),), OBJECT_CALLBACKS) for o in p.objects),
+        states=tuple(StateSpec(s.id, s.version, s.block_disable, s.is_shadow, cbs) for s in p.states),
+        fixture=GENERIC,
+        replace_set=p.replace_set,
+    )
 
 
 # -- TOML ------------------------------------------------------------------------------------------
@@ -124,6 +125,25 @@ def _typed(value: Any, typ: type, where: str) -> Any:
     return value
 
 
+# a module name as the kernel takes it: MODULE_NAME_LEN (64 - sizeof(unsigned long)) less its NUL; kmod
+# treats - and _ alike; a name that starts with - would be an option to insmod
+MODULE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,54}")
+
+
+def _module_name(value: Any, where: str) -> str:
+    """A patch, module or object name: a string the kernel would take as a module name."""
+    name = _typed(value, str, where)
+    if not MODULE_NAME.fullmatch(name):
+        raise ConfigProblem(f"{where} {name!r} is not a module name: 1 to 55 letters, digits, _ and -, "
+                            "not starting with -")
+    return name
+
+
+def _same(name: str) -> str:
+    """A module name as kmod compares it (- and _ are one character)."""
+    return name.replace("-", "_")
+
+
 def _unknown(keys: set[str], known: set[str], where: str) -> None:
     extra = sorted(keys - known)
     if extra:
@@ -133,6 +153,8 @@ def _unknown(keys: set[str], known: set[str], where: str) -> None:
 def config_from_dict(data: dict[str, Any], name: str, model: str, features: tuple[str, ...]) -> Config:
     """Validate a parsed TOML configuration; raise ConfigProblem with one line naming the culprit."""
     _unknown(set(data), TOP_FIELDS, "the configuration")
+    if "name" in data:
+        _typed(data["name"], str, "the configuration's name")
     notes: list[str] = []
     used = set()
 
@@ -152,13 +174,19 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
         if not isinstance(rp, dict):
             raise ConfigProblem(f"{where} must be a table")
         _unknown(set(rp), PATCH_FIELDS, where)
-        pname = _typed(rp.get("name", f"P{i + 1}"), str, f"{where} name")
-        if pname in names:
+        pname = _module_name(rp.get("name", f"P{i + 1}"), f"{where} name")
+        if _same(pname) in names:
             raise ConfigProblem(f"patch name '{pname}' is used twice")
-        names.add(pname)
+        names.add(_same(pname))
         objects = rp.get("objects", [VMLINUX])
         if not isinstance(objects, list) or not all(isinstance(o, str) for o in objects):
             raise ConfigProblem(f"{where} objects must be a list of names")
+        for o in objects:
+            _module_name(o, f"{where} object")
+        seen_objects = [_same(o) for o in objects]
+        if len(set(seen_objects)) < len(seen_objects):
+            twice = next(o for o in objects if seen_objects.count(_same(o)) > 1)
+            raise ConfigProblem(f"{where} names object '{twice}' twice")
         if "objects" in rp:
             note_field("objects", where)
         states = []
@@ -178,6 +206,8 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
             sid = _typed(rs["id"], int, f"{swhere} id")
             if sid <= 0:
                 raise ConfigProblem(f"{swhere} id must be positive (0 ends the states array)")
+            if any(s.id == sid for s in states):
+                raise ConfigProblem(f"{where} holds state {sid} twice (klp_get_state would find the first only)")
             states.append(StateConfig(sid, _typed(rs.get("version", 1), int, f"{swhere} version"),
                                       _typed(rs.get("block_disable", False), bool, f"{swhere} block_disable"),
                                       _typed(rs.get("is_shadow", False), bool, f"{swhere} is_shadow")))
@@ -208,7 +238,20 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
         _unknown(set(rm), {"name"}, where)
         if "name" not in rm:
             raise ConfigProblem(f"{where} needs a name")
-        targets.append(_typed(rm["name"], str, f"{where} name"))
+        mname = _module_name(rm["name"], f"{where} name")
+        if _same(mname) == VMLINUX:
+            raise ConfigProblem(f"{where} is named vmlinux, the kernel itself; a target module needs its own name")
+        if _same(mname) in {_same(m) for m in targets}:
+            raise ConfigProblem(f"module name '{mname}' is used twice")
+        if _same(mname) in names:
+            raise ConfigProblem(f"module '{mname}' has the name of a [[patch]]; a livepatch is a module too")
+        targets.append(mname)
+    declared = {_same(m) for m in targets} | {VMLINUX}
+    for i, p in enumerate(patches):
+        for o in p.objects:
+            if _same(o) not in declared:
+                known = ", ".join([VMLINUX, *targets])
+                raise ConfigProblem(f"[[patch]] #{i + 1} object '{o}' is no [[module]]; objects: {known}")
     faults_t = data.get("faults", {})
     if not isinstance(faults_t, dict):
         raise ConfigProblem("[faults] must be a table")
@@ -281,31 +324,64 @@ def presets_for(model: str, features: tuple[str, ...]) -> dict[str, Preset]:
     return out
 
 
-def scope_configs(spec: str, model: str, features: tuple[str, ...]) -> list[tuple[str, Config]]:
-    """Every patch stack up to the scope's size, collapsing those that differ only by names.
+SCOPE_LIMITS = {"patches": (1, 4), "states": (0, 3)}
+SCOPE_EXAMPLE = "a scope looks like patches=2,states=2"
 
-    SPEC is ``patches=N,states=M``: N patches (each replace or not), each holding any subset of M state
-    ids; with the features of the model also block_disable per state. Failing setup and reversal are on.
-    """
+
+def parse_scope(spec: str) -> tuple[int, int]:
+    """(patches, states) of ``patches=N,states=M``; either may be left out (2 patches, 1 state)."""
     from klpmc.model import ConfigError
 
-    sizes = {"patches": 2, "states": 1}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        key, _, val = part.partition("=")
-        if key not in sizes or not val.isdigit():
-            raise ConfigError(f"bad scope '{part}'; a scope looks like patches=2,states=2")
-        sizes[key] = int(val)
-    n, m = sizes["patches"], sizes["states"]
-    if not 1 <= n <= 4 or not 0 <= m <= 3:
-        raise ConfigError("scope too large: patches must be 1..4 and states 0..3")
+    parts = [p.strip() for p in spec.split(",")]
+    if not any(parts):
+        raise ConfigError(f"empty scope {spec!r}; {SCOPE_EXAMPLE}")
+    sizes: dict[str, int] = {}
+    for part in parts:
+        key, eq, val = part.partition("=")
+        key = key.strip()
+        if key not in SCOPE_LIMITS or not eq or not re.fullmatch(r"[0-9]{1,3}", val.strip()):
+            raise ConfigError(f"bad scope part {part!r}; {SCOPE_EXAMPLE}")
+        if key in sizes:
+            raise ConfigError(f"scope {spec!r} gives {key} twice; {SCOPE_EXAMPLE}")
+        n = int(val)
+        lo, hi = SCOPE_LIMITS[key]
+        if n < lo:
+            raise ConfigError(f"scope {key}={n}: a scope needs at least {lo} {key[:-1] if lo == 1 else key}")
+        if n > hi:
+            raise ConfigError(f"scope {key}={n} is too large: {key} goes up to {hi} (the configurations "
+                              "of a scope grow exponentially)")
+        sizes[key] = n
+    return sizes.get("patches", 2), sizes.get("states", 1)
+
+
+def scope_legend(spec: str, features: tuple[str, ...]) -> str:
+    """How to read the configuration names of a scope, in one line."""
+    n, m = parse_scope(spec)
+    flags = " with block_disable on any state a patch holds (block_disable=1,2)" if "block_disable" in features \
+        else ""
+    return (f"each configuration has exactly {n} patch{'es' * (n != 1)} (a stack of fewer is a prefix: its later "
+            f"patches are never loaded); P1r{{1,2}} is patch P1, an atomic replace (r), holding state ids 1 and 2 "
+            f"(of {m}){flags}; states differing only by their ids count once; a setup callback may fail; reversal on")
+
+
+def scope_configs(spec: str, model: str, features: tuple[str, ...]) -> list[tuple[str, Config]]:
+    """Every patch stack of the scope's size, collapsing those that differ only by names.
+
+    SPEC is ``patches=N,states=M``: N patches (each replace or not), each holding any subset of M state
+    ids; with the features of the model also block_disable per state a patch holds (on a state no patch
+    holds it changes nothing). Failing setup and reversal are on.
+    """
+    n, m = parse_scope(spec)
     flag_choices: list[tuple[bool, ...]] = [()]
     if "block_disable" in features:
         flag_choices = [bits for bits in itertools.product((False, True), repeat=m)]
     subsets = [tuple(i + 1 for i in range(m) if mask >> i & 1) for mask in range(1 << m)]
     seen: set[Any] = set()
     out = []
-    for flags in flag_choices:
+    for all_flags in flag_choices:
         for stack in itertools.product(itertools.product((False, True), subsets), repeat=n):
+            held = {sid for _, ids in stack for sid in ids}
+            flags = tuple(f and i + 1 in held for i, f in enumerate(all_flags))
             key = _canonical(stack, flags)
             if key in seen:
                 continue

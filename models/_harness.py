@@ -37,8 +37,11 @@ class ScenarioError(Exception):
 
 def read_scenario(path: str) -> list[str]:
     """The expected-log lines of a scenario file (after the marker line if there is one)."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    from pathlib import Path
+
+    from klpmc.model import read_text
+
+    lines = read_text(Path(path), "scenario file").splitlines()
     for i, line in enumerate(lines):
         if line.startswith(MARKER):
             return lines[i + 1:]
@@ -51,7 +54,7 @@ class Machine:
     def modules(self) -> list[str]:
         raise NotImplementedError
 
-    def insmod(self, name: str, params: list[tuple[str, str]]) -> tuple[int, tuple[Any, ...]]:
+    def insmod(self, name: str, params: list[tuple[str, str | None]]) -> tuple[int, tuple[Any, ...]]:
         raise NotImplementedError
 
     def rmmod(self, name: str) -> tuple[Any, ...]:
@@ -108,7 +111,7 @@ class Harness:
             raise ScenarioError(f"{tool} needs a module")
         path = args[0]
         name = path.rsplit("/", 1)[-1].removesuffix(".ko")
-        params = [(key, val) for key, _, val in (a.partition("=") for a in args[1:])]
+        params = [(key, val if eq else None) for key, eq, val in (a.partition("=") for a in args[1:])]
         if name not in self.machine.modules():
             raise ScenarioError(f"unknown test module '{name}'; modules: {', '.join(self.machine.modules())}")
         ret, log = self.machine.insmod(name, params)
@@ -127,15 +130,35 @@ class Harness:
 # -- a Python model --------------------------------------------------------------------------------
 
 
-def _value(text: str) -> Any:
-    if text in ("Y", "y"):
-        return True
-    if text in ("N", "n"):
-        return False
-    try:
+ERRNO_MAX = 4095
+
+
+def _value(key: str, text: str | None) -> Any:
+    """A module parameter as insmod passes it: ``*_ret`` an int (0 or -errno), the others bool (param_set_bool)."""
+    if key.endswith("_ret"):
+        if text is None or not re.fullmatch(r"[-+]?[0-9]+", text) or not -ERRNO_MAX <= int(text) <= 0:
+            raise ScenarioError(f"{key}={text or ''}: a callback returns 0 or -errno (-{ERRNO_MAX}..-1)")
         return int(text)
-    except ValueError:
-        return text
+    if text is None:
+        return True                 # a bool parameter named alone is set
+    got = kstrtobool(text)
+    if got is None:
+        raise ScenarioError(f"{key}={text}: the parameter is a bool (y, n, 1, 0)")
+    return got
+
+
+def kstrtobool(text: str) -> bool | None:
+    """kstrtobool(): the first character says (y/Y/t/T/1, n/N/f/F/0; on/off); None for -EINVAL."""
+    s = text.strip()
+    if s[:1] in ("y", "Y", "t", "T", "1"):
+        return True
+    if s[:1] in ("n", "N", "f", "F", "0"):
+        return False
+    if s[:2].lower() == "on":
+        return True
+    if s[:3].lower() == "off":
+        return False
+    return None
 
 
 class PythonMachine(Machine):
@@ -156,8 +179,8 @@ class PythonMachine(Machine):
         self.state = k.freeze()
         return ret, tuple(k.log)
 
-    def insmod(self, name: str, params: list[tuple[str, str]]) -> tuple[int, tuple[Any, ...]]:
-        values = tuple(sorted((key, _value(val)) for key, val in params))
+    def insmod(self, name: str, params: list[tuple[str, str | None]]) -> tuple[int, tuple[Any, ...]]:
+        values = tuple(sorted((key, _value(key, val)) for key, val in params))
         ret, log = self.step(lambda k: load_module(self.v, k, name, values))
         return int(ret), log
 
@@ -176,12 +199,16 @@ class PythonMachine(Machine):
                     patch = k.patch_by_name(name)
                 except KeyError:
                     return -ENOENT
+                on = kstrtobool(value)
+                if on is None:
+                    return -EINVAL      # kstrtobool() in enabled_store() and force_store()
                 if attr == "enabled":
-                    return int(self.v.enabled_store(k, patch, value.strip() not in ("0", "N", "n")))
-                return int(self.v.force_store(k, patch)) if value.strip() not in ("0", "N", "n") else 0
+                    return int(self.v.enabled_store(k, patch, on))
+                return int(self.v.force_store(k, patch)) if on else 0
             return self.step(body)[1]
         if parts[:2] == ["sys", "module"] and len(parts) == 5 and parts[3] == "parameters":
             name, pname = parts[2], parts[4]
+            _value(pname, value.strip())        # what the parameter's setter would refuse
             return self.step(lambda k: self.config.fixture_of(name).param_write(k, k.modules[name], pname, value)
                              if name in k.modules else -ENOENT)[1]
         raise ScenarioError(f"cannot write '{path}'; writable: /sys/kernel/livepatch/M/enabled, "
@@ -244,11 +271,11 @@ class CMachine(Machine):
             raise ScenarioError(f"the kernel's C stopped: {out.finding}")
         return out
 
-    def insmod(self, name: str, params: list[tuple[str, str]]) -> tuple[int, tuple[Any, ...]]:
+    def insmod(self, name: str, params: list[tuple[str, str | None]]) -> tuple[int, tuple[Any, ...]]:
         from ._ckernel import OP_INSMOD_RELOAD
 
         self._load(name)
-        out = self._step(OP_INSMOD_RELOAD, name, " ".join(f"{k}={v}" for k, v in params))
+        out = self._step(OP_INSMOD_RELOAD, name, " ".join(k if v is None else f"{k}={v}" for k, v in params))
         return out.ret, out.log
 
     def rmmod(self, name: str) -> tuple[Any, ...]:
@@ -303,12 +330,7 @@ def replay_lines(machine: Machine, expected: list[str]) -> list[str]:
 
 
 def _replay(machine_of: Any, model: str, path: str, check: bool) -> tuple[list[str], bool]:
-    try:
-        expected = read_scenario(path)
-    except OSError as e:
-        raise ConfigError(f"cannot read scenario {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a text scenario (not UTF-8)") from None
+    expected = read_scenario(path)
     if not any(line.startswith("% ") for line in expected):
         raise ConfigError(f"{path}: no '% ' command line to replay")
     try:

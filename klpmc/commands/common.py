@@ -11,6 +11,7 @@ import click
 
 from klpmc import registry
 from klpmc.engine import Progress, Result, check
+from klpmc.model import input_file
 from klpmc.output import (
     PropertyReport,
     Report,
@@ -89,8 +90,7 @@ def read_configs(
     if config is not None:
         if mdef.load_config is None:
             raise InputError(f"model {mdef.name!r} takes no --config; presets: {', '.join(mdef.presets)}")
-        if not config.is_file():
-            raise InputError(f"no such configuration file: {config}")
+        input_file(config, "configuration file")
         cfg, notes = mdef.load_config(config)
         return "config", [(str(config), cfg, list(notes))]
     name = mdef.default_preset if preset is None else preset

@@ -8,6 +8,7 @@ import click
 
 from klpmc import registry
 from klpmc.commands.common import get_model, kernel_option
+from klpmc.model import input_file
 from klpmc.realkernel.commands import kernel_options, replay_real
 from klpmc.registry import InputError, ModelDef
 
@@ -40,8 +41,7 @@ def _replay_model(mdef: ModelDef, file: Path, check_: bool) -> int:
         models = registry.all_models().items()
         with_replay = ", ".join(n for n, m in models if m.replay is not None) or "none"
         raise InputError(f"model {mdef.name!r} has no replay harness; models with one: {with_replay}")
-    if not file.is_file():
-        raise InputError(f"no such scenario file: {file}")
+    input_file(file, "scenario file")
     lines, ok = mdef.replay(file, check_)
     for line in lines:
         click.echo(line)

@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from klpmc.model import InputError
+from klpmc.model import InputError, read_text
 
 from .guest import GuestTest
 from .kbuild import build_modules, selftest_sources
@@ -26,10 +26,7 @@ KNOWN = ("insmod test_modules/M.ko [P=V...], rmmod M, echo V > /sys/kernel/livep
 
 def read_expected(path: Path) -> list[str]:
     """The expected-log lines of a scenario file (after the marker line if there is one)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise InputError(f"cannot read scenario {path}: {e.strerror}") from None
+    lines = read_text(path, "scenario file").splitlines()
     for i, line in enumerate(lines):
         if line.startswith(MARKER):
             return lines[i + 1:]
@@ -48,7 +45,10 @@ class Scenario:
 
 def _command(cmd: str, path: Path) -> tuple[str, str | None]:
     """(the guest's command for one '% ' line, the module it loads or None)."""
-    argv = shlex.split(cmd)
+    try:
+        argv = shlex.split(cmd)
+    except ValueError as e:
+        raise InputError(f"{path}: cannot parse '% {cmd}': {e}") from None
     tool = argv[0] if argv else ""
     if tool == "insmod" and len(argv) >= 2:
         m = re.fullmatch(r"test_modules/([A-Za-z0-9_]+)\.ko", argv[1])
