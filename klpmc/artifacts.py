@@ -6,13 +6,12 @@ Each artifact is one function in `ARTIFACT_WRITERS`; a new kind of output is one
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 from klpmc import graphs
 from klpmc.itf import trace_itf
-from klpmc.output import SVG_HINT, PropertyReport, Report
+from klpmc.output import SVG_HINT, PropertyReport, Report, folder_name
 from klpmc.steps import trace_json
 
 __all__ = ["ARTIFACT_WRITERS", "SVG_HINT", "write_artifacts"]
@@ -48,18 +47,14 @@ def _write_trace_graph(folder: Path, report: Report, prop: PropertyReport) -> No
 ARTIFACT_WRITERS: list[ArtifactWriter] = [_write_trace_json, _write_trace_itf, _write_trace_graph]
 
 
-def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "_"
-
-
 def write_artifacts(out: Path, report: Report, per_config: bool = False) -> list[Path]:
     """For each property whose trace is shown, a folder ``out/[config/]property/`` with its artifacts."""
     written: list[Path] = []
-    base = out / _folder_name(report.config_name) if per_config else out
+    base = out / folder_name(report.config_name) if per_config else out
     for prop in report.properties:
         if not prop.shows_trace:
             continue
-        folder = base / _folder_name(prop.result.name)
+        folder = base / folder_name(prop.result.name)
         folder.mkdir(parents=True, exist_ok=True)
         for writer in ARTIFACT_WRITERS:
             writer(folder, report, prop)

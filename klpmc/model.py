@@ -86,6 +86,10 @@ class ModelDef:
     * ``replay(path, check) -> (output lines, ok)``: the selftest scenario harness.
     * ``configure(settings)``: the model's own command-line settings (``--kernel`` for the kernel's C);
       raises `InputError` for a bad one.
+    * ``estimate(config) -> (states, work, what)``: lower bounds on the states a configuration reaches and on
+      the steps times the fields each copies, and what they count in a few words; the CLI refuses an
+      unbounded run that cannot finish.
+    * ``scope_legend(spec) -> str``: how to read the configuration names of a scope, one line.
     """
 
     name: str
@@ -100,6 +104,8 @@ class ModelDef:
     scope: Callable[[str], list[tuple[str, Any]]] | None = None
     replay: Callable[[Path, bool], tuple[list[str], bool]] | None = None
     configure: Callable[[Mapping[str, str]], None] | None = None
+    estimate: Callable[[Any], tuple[int, int, str]] | None = None
+    scope_legend: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
         where = f"ModelDef {self.name!r}"

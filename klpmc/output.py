@@ -24,8 +24,10 @@ __all__ = [
     "Report",
     "command_of",
     "command_of_label",
+    "folder_name",
     "format_report",
     "format_scope_line",
+    "format_scope_rules",
     "format_scope_total",
     "log_events",
     "log_lines",
@@ -35,21 +37,53 @@ __all__ = [
 ]
 
 
+def folder_name(name: str) -> str:
+    """A configuration or property name as one folder name under --out or --emit-selftest."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "_"
+
+
 SVG_HINT = "klpmc: no SVG pictures: Graphviz's dot is not on PATH (apt-get install graphviz)"
 
 
 @dataclass(frozen=True)
 class PropertyReport:
-    """One property's verdict next to the one the manifest expects."""
+    """One property's verdict next to the one the manifest expects.
+
+    ``stopped`` is why the run ended early, if it did: after --stop-on-violation a property the run did not
+    settle is neither as expected nor against it (the exit code follows the verdict that stopped the run);
+    after Ctrl-C it is ``undetermined``, and the command exits 130 whatever it found.
+    """
 
     result: PropertyResult
     expected: ExpectedVerdict
+    stopped: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.result.verdict != "undetermined"
 
     @property
     def ok(self) -> bool:
+        if not self.settled and self.stopped == "stop_on_violation":
+            return True
         if not self.expected.binding:
-            return self.result.verdict != "undetermined"
+            return self.settled
         return self.result.verdict == self.expected.verdict
+
+    @property
+    def status(self) -> str:
+        """The last column of the verdict table."""
+        if not self.settled and self.stopped in ("stop_on_violation", "interrupted"):
+            return "not settled: " + ("stopped at a violation" if self.stopped == "stop_on_violation"
+                                      else "interrupted")
+        if not self.ok:
+            return "UNEXPECTED"
+        return "ok" if self.expected.binding else "informs"
+
+    @property
+    def expected_text(self) -> str:
+        """The expected column: a verdict, or ``any`` where the manifest only informs (off the presets)."""
+        return self.expected.verdict if self.expected.binding else "any"
 
     @property
     def shows_trace(self) -> bool:
@@ -72,6 +106,15 @@ class Report:
     @property
     def ok(self) -> bool:
         return all(p.ok for p in self.properties)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.result.stop_reason == "interrupted"
+
+    @property
+    def violated(self) -> tuple[str, ...]:
+        """The always and step properties this run found violated."""
+        return tuple(p.result.name for p in self.properties if p.result.verdict == "violated")
 
     @property
     def unexpected(self) -> tuple[PropertyReport, ...]:
@@ -106,6 +149,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "description": p.result.prop.description,
             "verdict": p.result.verdict,
             "expected": p.expected.verdict,
+            "binding": p.expected.binding,
             "reason": p.expected.reason,
             "ok": p.ok,
             "trace": trace_json(report.model, p.result),
@@ -158,10 +202,7 @@ def format_trace(model: Model, result: PropertyResult) -> list[str]:
 
 def format_table(props: Sequence[PropertyReport]) -> list[str]:
     rows = [("property", "kind", "verdict", "expected", "")]
-    rows += [
-        (p.result.name, p.result.kind, p.result.verdict, p.expected.verdict, "ok" if p.ok else "UNEXPECTED")
-        for p in props
-    ]
+    rows += [(p.result.name, p.result.kind, p.result.verdict, p.expected_text, p.status) for p in props]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return [
         ("  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4]).rstrip()
@@ -174,6 +215,9 @@ def format_report(report: Report) -> str:
     lines = [f"{report.model_name} ({report.source} {report.config_name})"]
     lines.extend(f"note: {n}" for n in report.notes)
     lines.extend(format_table(report.properties) if report.properties else ["(no properties)"])
+    if any(not p.expected.binding for p in report.properties):
+        lines.append("(any: off the presets whether a situation is reachable depends on the configuration; "
+                     "the verdict informs, it is not held against the run)")
     untraced = [p for p in report.properties if not p.ok and p.result.trace is None]
     if untraced:
         lines += ["", "unexpected verdicts without a trace:"]
@@ -202,9 +246,18 @@ def _differences(props: Sequence[PropertyReport]) -> str:
 
 
 def format_scope_line(report: Report, width: int = 0) -> str:
-    """One configuration of a ``--scope`` run: its size, time and what differs from the manifest."""
+    """One configuration of a ``--scope`` run: its size, time, the rules it breaks, what differs."""
     s = report.result.stats
-    status = "ok" if report.ok else _differences(report.unexpected)
+    broken = report.violated
+    if report.interrupted:
+        settled = sum(p.settled for p in report.properties)
+        status = f"interrupted: {settled} of {len(report.properties)} properties settled"
+        if broken:
+            status += f", violates {', '.join(broken)}"
+    elif report.ok:
+        status = f"ok, violates {', '.join(broken)} as recorded" if broken else "ok"
+    else:
+        status = "UNEXPECTED " + _differences(report.unexpected)
     partial = "" if report.result.complete else f", INCOMPLETE ({report.result.stop_reason})"
     return (
         f"{report.config_name.ljust(width)}  {s.states:>9,} states  depth {s.depth:>3}  {s.seconds:7.2f} s"
@@ -212,16 +265,37 @@ def format_scope_line(report: Report, width: int = 0) -> str:
     )
 
 
-def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
-    """The last line of a ``--scope`` run."""
-    bad = sum(not r.ok for r in reports)
+def format_scope_rules(reports: Sequence[Report], total: int) -> list[str]:
+    """Which configurations break which rule: a count and the first few names, per rule."""
+    broken: dict[str, list[str]] = {}
+    for r in reports:
+        for name in r.violated:
+            broken.setdefault(name, []).append(r.config_name)
+    if not broken:
+        return [f"no rule is violated in any of the {len(reports):,} configurations that ran"]
+    rows = [("rule", "violated in")]
+    for name, configs in broken.items():
+        shown = "; ".join(configs[:3]) + ("; ..." if len(configs) > 3 else "")
+        rows.append((name, f"{len(configs):,} of {total:,} configurations: {shown}"))
+    width = max(len(r[0]) for r in rows)
+    return [f"{a.ljust(width)}  {b}".rstrip() for a, b in rows]
+
+
+def format_scope_total(spec: str, reports: Sequence[Report], total: int | None = None) -> str:
+    """The last line of a ``--scope`` run; ``total`` configurations in the scope, if fewer ran."""
+    cut = sum(r.interrupted for r in reports)
+    bad = sum(not r.ok and not r.interrupted for r in reports)
     states = sum(r.result.stats.states for r in reports)
     seconds = sum(r.result.stats.seconds for r in reports)
-    return (
+    line = (
         f"scope {spec}: {len(reports)} configuration{'s' * (len(reports) != 1)}, "
-        f"{len(reports) - bad} as expected, {bad} not; "
+        f"{len(reports) - bad - cut} as expected, {bad} not{f', {cut} interrupted' if cut else ''}; "
         f"{states:,} states in {seconds:.2f} s"
     )
+    if (total is not None and total > len(reports)) or any(r.interrupted for r in reports):
+        never = (total or len(reports)) - len(reports)
+        line += f"; interrupted: {never:,} configuration{'s' * (never != 1)} never ran"
+    return line
 
 
 SHOWN = 12     # clauses of a learnt invariant printed in the text report

@@ -357,11 +357,13 @@ def parse_scope(spec: str) -> tuple[int, int]:
 def scope_legend(spec: str, features: tuple[str, ...]) -> str:
     """How to read the configuration names of a scope, in one line."""
     n, m = parse_scope(spec)
-    flags = " with block_disable on any state a patch holds (block_disable=1,2)" if "block_disable" in features \
-        else ""
-    return (f"each configuration has exactly {n} patch{'es' * (n != 1)} (a stack of fewer is a prefix: its later "
-            f"patches are never loaded); P1r{{1,2}} is patch P1, an atomic replace (r), holding state ids 1 and 2 "
-            f"(of {m}){flags}; states differing only by their ids count once; a setup callback may fail; reversal on")
+    ids = ",".join(str(i + 1) for i in range(min(m, 2)))
+    held = f"state{'s' * (m > 1)} {ids.replace(',', ' and ')}"
+    example = f"P1r{{{ids}}} is patch P1, an atomic replace (r), holding {held}"
+    flags = f"; block_disable={ids}: those states block disable" if "block_disable" in features and m else ""
+    return (f"each has exactly {n} patch{'es' * (n != 1)} (a stack of fewer is one whose later patches never "
+            f"load); {example if m else 'P1r{} is patch P1, an atomic replace (r), holding no state'}{flags}; "
+            "stacks that differ only by state ids count once; setup may fail, reversal is on")
 
 
 def scope_configs(spec: str, model: str, features: tuple[str, ...]) -> list[tuple[str, Config]]:
@@ -396,6 +398,51 @@ def scope_configs(spec: str, model: str, features: tuple[str, ...]) -> list[tupl
                 name += " block_disable=" + ",".join(str(i + 1) for i, b in enumerate(flags) if b)
             out.append((name, Config(name, tuple(patches), faults=frozenset({"setup"}), reverse=True)))
     return out
+
+
+def size_estimate(config: Config, features: tuple[str, ...], cap: int = 10**15) -> tuple[int, int, str]:
+    """Lower bounds on what exploring a configuration costs: (states, steps x fields, what they count).
+
+    Counted in every variant, faults aside. From the initial state every patch and module loads: a state
+    each, and the transition an insmod starts completes in a later step. Non-replace patches that the
+    variant lets coexist load in any order, so klp_patches is any sequence of them: in a variant with
+    replace sets those that share no state id and no set, in the others those whose common state ids have
+    one version. Target modules load and unload each on its own. Every state offers an insmod of each module
+    not loaded, and each step copies a state of at least one field per patch and module.
+    """
+    if config.fixtures is not None:
+        return 1, 1, "selftest modules"
+    free: list[PatchConfig] = []
+    versions: dict[int, int] = {}
+    sets: set[int] = set()
+    for p in config.patches:
+        if p.replace:
+            continue
+        if "replace_set" in features:
+            if any(s.id in versions for s in p.states) or (p.replace_set is not None and p.replace_set in sets):
+                continue
+            if p.replace_set is not None:
+                sets.add(p.replace_set)
+        elif any(versions.get(s.id, s.version) != s.version for s in p.states):
+            continue
+        free.append(p)
+        versions.update((s.id, s.version) for s in p.states)
+    n, r, m = len(config.patches), len(free), len(config.targets)
+    sequences, run = 1, 1       # sum over k of r! / (r - k)!: the sequences of distinct free patches
+    for k in range(r):
+        run *= r - k
+        sequences += run
+        if sequences > cap:
+            break
+    states = min(cap, max(2 * sequences - 1, 1 + 2 * n) * (1 << min(m, 50)))
+    steps = min(cap, states * max(1, n + m - r))
+    if r > 1:
+        what = f"{r} of the {n} patches load in any order" if r < n else f"{n} patches that load in any order"
+    else:
+        what = f"{n} patch{'es' * (n != 1)}"
+    if m:
+        what += f", {m} module{'s' * (m != 1)} that load on their own"
+    return states, min(cap, steps * (n + m)), what
 
 
 def _canonical(stack: tuple[tuple[bool, tuple[int, ...]], ...], flags: tuple[bool, ...]) -> Any:

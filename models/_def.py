@@ -14,7 +14,7 @@ from typing import Any
 from klpmc.model import ExpectedVerdict, ModelDef, Preset
 
 from . import _harness
-from ._config import Config, load_config, presets_for, scope_configs
+from ._config import Config, load_config, presets_for, scope_configs, scope_legend, size_estimate
 from ._model import KlpModel
 
 
@@ -49,6 +49,8 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
         load_config=lambda path: load_config(path, name, features),
         scope=lambda spec: scope_configs(spec, name, features),
         replay=lambda path, check: _harness.replay_file(variant, name, path, check, features),
+        estimate=lambda cfg: size_estimate(cfg, features),
+        scope_legend=lambda spec: scope_legend(spec, features),
     )
 
 

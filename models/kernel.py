@@ -365,7 +365,7 @@ def configure(settings: Mapping[str, str]) -> None:
 def make_kernel_def() -> ModelDef:
     """The `kernel` model: the upstream model's presets and manifest, run on the tree's C."""
     from . import upstream
-    from ._config import load_config, scope_configs
+    from ._config import load_config, scope_configs, scope_legend, size_estimate
     from ._def import scope_manifest
 
     up = upstream.MODEL
@@ -387,6 +387,8 @@ def make_kernel_def() -> ModelDef:
         scope=lambda spec: scope_configs(spec, "kernel", FEATURES),
         replay=lambda path, check: _harness.replay_c(kernel_for(), path, check),
         configure=configure,
+        estimate=lambda cfg: size_estimate(cfg, FEATURES),
+        scope_legend=lambda spec: scope_legend(spec, FEATURES),
     )
 
 

@@ -178,9 +178,18 @@ def test_bounded_run_is_undetermined_and_exits_1(capsys: pytest.CaptureFixture[s
 
 
 def test_stop_on_violation(capsys: pytest.CaptureFixture[str]) -> None:
+    """What the run did not settle is undetermined, not UNEXPECTED; the exit code follows the violation."""
     code, out, _ = run(capsys, "check", "toy", "--preset", "bad", "--stop-on-violation", "--json")
     obj = json.loads(out)
-    assert code == 1 and obj["stop_reason"] == "stop_on_violation"
+    assert code == 0 and obj["stop_reason"] == "stop_on_violation" and obj["ok"] is True
+    verdicts = {p["name"]: (p["verdict"], p["ok"]) for p in obj["properties"]}
+    assert verdicts["sum-below-5"] == ("violated", True)
+    assert verdicts["one-at-a-time"] == ("undetermined", True)
+    code, out, _ = run(capsys, "check", "toy", "--preset", "bad", "--stop-on-violation")
+    assert code == 0 and "UNEXPECTED" not in out
+    assert "one-at-a-time  step       undetermined  holds      not settled: stopped at a violation" in out
+    code, out, _ = run(capsys, "check", "toy", "--preset", "wrong", "--stop-on-violation")
+    assert code == 1 and "sum-below-5    always     violated      holds      UNEXPECTED" in out
 
 
 def test_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -359,6 +368,8 @@ def test_ctrl_c_ends_a_whole_scope(
 
     monkeypatch.setattr(common, "check", interrupted)
     code, out, _ = run(capsys, "check", "toy", "--scope", "m=3,4")
-    assert code == 1
-    assert "scope m=3,4: 1 configuration, 0 as expected, 1 not" in out
-    assert "INCOMPLETE (interrupted)" in out
+    assert code == 130
+    assert "scope m=3,4: 1 configuration, 0 as expected, 0 not, 1 interrupted" in out
+    assert "interrupted: 1 configuration never ran" in out
+    assert "INCOMPLETE (interrupted)  interrupted: 0 of 3 properties settled" in out
+    assert "UNEXPECTED" not in out

@@ -1,9 +1,14 @@
-"""What the subcommands share: models and configurations from the command line, a progress line, one run."""
+"""What the subcommands share: the options (one meaning each, in every command that takes them), models and
+configurations from the command line, the guards that refuse a run that cannot finish, a progress line."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import shutil
 import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,164 @@ from klpmc.props import Property
 from klpmc.registry import ExpectedVerdict, InputError, ModelDef
 
 PROGRESS_AFTER = 1.0  # seconds of silence before a progress display appears
+INTERRUPTED = 130     # the exit code of a run that Ctrl-C ended, in every subcommand (128 + SIGINT)
+STATES_LIMIT = 10**7  # a lower bound on the states past which an unbounded run is refused
+WORK_LIMIT = 10**11   # ... and on steps times the fields each copies (hours at the models' speed)
+
+
+# --------------------------------------------------------------------------------------------------------
+# options: each means the same in every subcommand that takes it
+# --------------------------------------------------------------------------------------------------------
+
+Decorator = Callable[[Any], Any]
+
+
+def options(*decorators: Decorator) -> Decorator:
+    """Apply option decorators so that they list in the order given."""
+    def apply(f: Any) -> Any:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
+    """A duration in seconds: a finite number above zero (nan and inf are no time limit anyone means)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            got = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(got) or got <= 0:
+            self.fail(f"{value!r} is not a number of seconds above 0", param, ctx)
+        return got
+
+
+class OutDir(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
+    """A directory to write under: checked (created, written to) when the command line is read, so that
+    a run never ends in an error about where to put what it found."""
+
+    name = "directory"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not value:
+            self.fail("an empty name is no directory", param, ctx)
+        path = Path(value)
+        try:
+            writable_dir(path)
+        except InputError as e:
+            self.fail(str(e), param, ctx)
+        return path
+
+
+def writable_dir(path: Path) -> None:
+    """Make ``path`` a directory one can write in, or say in one line why it cannot be."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{path} exists and is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write under {path}: {e.strerror or e}") from None
+
+
+def writable_file(path: Path) -> None:
+    """A file one can write: its folder can be made and written in, and the name is no directory."""
+    if str(path) == "":
+        raise InputError("an empty name is no file")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a file name")
+    writable_dir(path.parent)
+
+
+@contextlib.contextmanager
+def writing(where: Path | None) -> Iterator[None]:
+    """Writing what a run found: an OS error (a full disk, a folder gone) is one line, not a traceback."""
+    try:
+        yield
+    except OSError as e:
+        raise InputError(f"cannot write under {where}: {e.strerror or e}"
+                         + (f" ({e.filename})" if e.filename else "")) from None
+
+
+def free_folders(out: Path, folders: Iterable[Iterable[str]]) -> None:
+    """Every folder a run may write under ``out`` (``[configuration, property]`` names) is free: nothing
+    that is not a directory stands in its way."""
+    from klpmc.output import folder_name
+
+    for parts in folders:
+        path = out
+        for part in parts:
+            path = path / folder_name(part)
+            if path.exists() and not path.is_dir():
+                raise InputError(f"cannot write under {out}: {path} is in the way (not a directory)")
+
+
+model_argument = click.argument("model")
+preset_option = click.option("--preset", help="A preset of the model (default: its default preset).")
+config_option = click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+                             help="A configuration of your own, in TOML.")
+scope_option = click.option("--scope", metavar="SPEC",
+                            help="Every configuration of the model's scope SPEC (patches=N,states=M).")
+property_option = click.option("--property", "properties", multiple=True, metavar="NAME",
+                               help="Only this property (repeatable; default: every property of the model).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+max_depth_option = click.option("--max-depth", type=click.IntRange(min=0), metavar="N",
+                                help="Explore at most N steps deep.")
+
+
+def max_states_option(help: str = "Explore at most N distinct states (each run).") -> Decorator:
+    """``--max-states N``: distinct states explored, in every command."""
+    return click.option("--max-states", type=click.IntRange(min=1), metavar="N", help=help)
+
+
+def out_option(help: str, required: bool = False) -> Decorator:
+    """``--out DIR``: checked before the run."""
+    return click.option("--out", type=OutDir(), required=required, metavar="DIR", help=help)
+
+
+def timeout_option(default: float, help: str) -> Decorator:
+    """``--timeout SECONDS``: a finite time above zero."""
+    return click.option("--timeout", type=Seconds(), default=default, show_default=True, help=help)
+
+
+def source_options(scope: bool = True) -> Decorator:
+    """``--preset``, ``--config`` (and ``--scope``): which configurations a command runs; give one."""
+    return options(preset_option, config_option, *([scope_option] if scope else []))
+
+
+def given(name: str) -> bool:
+    """Whether the option was given on the command line (not its default)."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+
+
+# --------------------------------------------------------------------------------------------------------
+# runs that cannot finish
+# --------------------------------------------------------------------------------------------------------
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10**7 else f"{n:.1e}"
+
+
+def guard_size(mdef: ModelDef, what: str, config: Any, max_states: int | None, why: str = "") -> None:
+    """Refuse an unbounded exploration that cannot finish, with the model's estimate of its size."""
+    if max_states is not None or mdef.estimate is None:
+        return
+    states, work, counted = mdef.estimate(config)
+    if states > STATES_LIMIT or work > WORK_LIMIT:
+        size = f"at least {_count(states)} states" + (f" and {_count(work)} field copies" if work > WORK_LIMIT
+                                                       else "")
+        raise InputError(f"{mdef.name} ({what}): exhaustive search cannot finish: {size} ({counted}); "
+                         f"--max-states N {why or 'explores the first N states'}")
 
 
 class ProgressDisplay:
@@ -113,7 +276,8 @@ def run_one(
     finally:
         display.close()
     manifest_name = None if source == "config" else name
-    reports = tuple(PropertyReport(r, mdef.expectation(manifest_name, r.prop)) for r in result.properties)
+    reports = tuple(PropertyReport(r, mdef.expectation(manifest_name, r.prop), result.stop_reason)
+                    for r in result.properties)
     return Report(mdef.name, source, name, model, result, reports, tuple(notes))
 
 
