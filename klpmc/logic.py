@@ -35,6 +35,7 @@ __all__ = [
     "all_of",
     "and_then",
     "any_of",
+    "compile_formula",
     "compile_terms",
     "evaluate",
     "given",
@@ -56,8 +57,31 @@ def z3_module() -> Any:
     if _z3 is None:
         import z3
 
+        _keyboard_interrupts(z3)
         _z3 = z3
     return _z3
+
+
+def _keyboard_interrupts(z3: Any) -> None:
+    """Ctrl-C during a z3 call is a KeyboardInterrupt, as anywhere else in klpmc.
+
+    z3 catches SIGINT itself while it searches (so that the search stops at once) and answers ``unknown``
+    with the reason "interrupted from keyboard"; every call site would read that as "no answer in time".
+    The solver's and the fixedpoint engine's calls turn it back into the interrupt it was.
+    """
+    def guard(method: Callable[..., Any], reason: str) -> Callable[..., Any]:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            answer = method(self, *args, **kwargs)
+            if answer == z3.unknown and "interrupted" in getattr(self, reason)():
+                raise KeyboardInterrupt
+            return answer
+        call.__doc__ = method.__doc__
+        return call
+
+    if not getattr(z3.Solver.check, "_klpmc", False):
+        z3.Solver.check = guard(z3.Solver.check, "reason_unknown")
+        z3.Fixedpoint.query = guard(z3.Fixedpoint.query, "reason_unknown")
+        z3.Solver.check._klpmc = z3.Fixedpoint.query._klpmc = True
 
 
 def is_symbolic(x: object) -> bool:
@@ -452,6 +476,64 @@ def evaluate(formula: Any, assignment: dict[str, int]) -> bool:
     if z3.is_false(out):
         return False
     raise ValueError(f"formula has fields the assignment does not give: {out}")
+
+
+def compile_formula(formula: Any) -> Callable[[dict[str, int]], Any]:
+    """z3's formula as a Python function of its variables' values (by name): what z3 would say of it on
+    a concrete assignment, read off z3's own terms, fast enough to run on every state and step of a run.
+
+    An independent reading of the formula: the rule's Python value comes from the views, this one from
+    the z3 term the symbolic views built. Raises ValueError on an operator it does not know.
+    """
+    if not is_symbolic(formula):
+        const = formula if isinstance(formula, int) else bool(formula)
+        return lambda _values: const
+    z3 = z3_module()
+    ops = {z3.Z3_OP_AND: " and ", z3.Z3_OP_OR: " or ", z3.Z3_OP_ADD: " + ", z3.Z3_OP_MUL: " * ",
+           z3.Z3_OP_LE: " <= ", z3.Z3_OP_LT: " < ", z3.Z3_OP_GE: " >= ", z3.Z3_OP_GT: " > ",
+           z3.Z3_OP_EQ: " == ", z3.Z3_OP_IFF: " == ", z3.Z3_OP_XOR: " != ", z3.Z3_OP_SUB: " - "}
+    names: dict[int, str] = {}
+    lines: list[str] = []
+    stack: list[tuple[Any, bool]] = [(formula, False)]
+    while stack:            # post-order, each shared subterm once: z3 terms can be deep and shared
+        node, done = stack.pop()
+        key = node.get_id()
+        if key in names:
+            continue
+        kids = node.children()
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in kids if c.get_id() not in names)
+            continue
+        k = node.decl().kind()
+        args = [names[c.get_id()] for c in kids]
+        if z3.is_int_value(node):
+            expr = str(node.as_long())
+        elif z3.is_true(node) or z3.is_false(node):
+            expr = str(z3.is_true(node))
+        elif k == z3.Z3_OP_UNINTERPRETED and not kids:
+            expr = f"v[{str(node.decl().name())!r}]"
+        elif k in ops and args:
+            expr = "(" + ops[k].join(args) + ")" if k not in (z3.Z3_OP_EQ, z3.Z3_OP_IFF, z3.Z3_OP_XOR) \
+                else f"({args[0]}{ops[k]}{args[1]})"
+        elif k == z3.Z3_OP_NOT:
+            expr = f"(not {args[0]})"
+        elif k == z3.Z3_OP_IMPLIES:
+            expr = f"((not {args[0]}) or {args[1]})"
+        elif k == z3.Z3_OP_ITE:
+            expr = f"({args[1]} if {args[0]} else {args[2]})"
+        elif k == z3.Z3_OP_DISTINCT:
+            expr = f"(len({{{', '.join(args)}}}) == {len(args)})"
+        elif k == z3.Z3_OP_UMINUS:
+            expr = f"(-{args[0]})"
+        else:
+            raise ValueError(f"compile_formula: unknown operator {node.decl()} in {str(node)[:80]}")
+        names[key] = f"_{len(names)}"
+        lines.append(f"    {names[key]} = {expr}")
+    source = "def f(v):\n" + "\n".join(lines) + f"\n    return {names[formula.get_id()]}\n"
+    scope: dict[str, Any] = {}
+    exec(compile(source, "<z3 formula>", "exec"), scope)
+    return scope["f"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -304,18 +304,24 @@ TOKEN_FIELD = re.compile(r"(?<![\w.])(rest\.\w+|shadows|mem|mod\[[^\]]*\])\s*=")
 
 
 def format_proofs(model_name: str, source: str, config_name: str, info: dict[str, Any],
-                  rows: Sequence[tuple[Any, Any, bool]], model: Model) -> str:
+                  rows: Sequence[tuple[Any, Any, bool]], model: Model, interrupted: bool = False) -> str:
     """klpmc prove's report: the relation, a verdict table with methods, then traces and invariants."""
     lines = [f"{model_name} ({source} {config_name})",
              f"relation: {info['rules']:,} rules over {info['fields']} fields, read off the model code from "
              + (f"{info['configurations']:,} configurations, " if info["configurations"] > 1 else "") +
              f"{info['states']:,} states and {info['transitions']:,} transitions in {info['extract_seconds']:.2f} s; "
              f"diameter {info['diameter']}"]
+    cross = info.get("cross_check")
+    if cross:
+        lines.append(f"each rule and z3's formula of it read alike on the {cross['states']:,} states and "
+                     f"{cross['steps']:,} steps" if not cross["disagreements"] else
+                     f"z3's formula and the rule part on a state or step: {cross['disagreements'][0]}")
     table = [("property", "kind", "verdict", "method", "expected", "")]
     for p, want, ok in rows:
-        how = p.method + (f" k={p.depth}" if p.method == "k-induction" else
-                          f" depth {p.depth}" if p.method == "bmc" and p.depth is not None else "")
-        table.append((p.prop.name, p.prop.kind, p.verdict, how, want.verdict, "ok" if ok else "UNEXPECTED"))
+        status = ("not settled: interrupted" if interrupted and p.verdict == "undetermined" else
+                  "UNEXPECTED" if not ok else "ok" if want.binding else "informs")
+        table.append((p.prop.name, p.prop.kind, p.check_verdict, p.how, want.verdict if want.binding else "any",
+                      status))
     widths = [max(len(r[i]) for r in table) for i in range(5)]
     lines += [("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]).rstrip()
               for r in table]
@@ -344,5 +350,6 @@ def format_proofs(model_name: str, source: str, config_name: str, info: dict[str
             parts = [f"{more} more over named fields"] * bool(more) + \
                 [f"{tokens} over tokens that number the rest of the state"] * bool(tokens)
             lines.append(f"    ... and {', '.join(parts)} (--json lists them all)")
-    lines += ["", f"{info['seconds']:.2f} s in all"]
+    lines += ["", f"{info['seconds']:.2f} s in all" + ("; INTERRUPTED: what is not settled is undetermined"
+                                                      if interrupted else "")]
     return "\n".join(lines)

@@ -27,7 +27,7 @@ from typing import Any
 from .engine import PropertyResult, Trace, replay
 from .logic import is_symbolic, z3_module
 from .props import Property
-from .symbolic import formula_of
+from .symbolic import CrossCheck, Disagreement, formula_of
 
 __all__ = ["Proof", "Unrolling", "prove"]
 
@@ -64,6 +64,15 @@ class Proof:
         if self.verdict == "proved":
             return "unreachable" if self.prop.kind == "sometimes" else "holds"
         return self.verdict
+
+    @property
+    def how(self) -> str:
+        """How the verdict was reached: ``proved: invariant``, ``proved: k-induction k=2``, ``bmc depth 4``."""
+        if self.verdict == "proved":
+            return f"proved: {self.method}" + (f" k={self.depth}" if self.method == "k-induction" else "")
+        if self.method == "bmc" and self.depth is not None and self.verdict != "undetermined":
+            return f"bmc depth {self.depth}"
+        return self.method
 
 
 @dataclass
@@ -182,15 +191,32 @@ def _bad(u: Unrolling, prop: Property, i: int) -> Any:
     return p if prop.kind == "sometimes" else u.z3.Not(p)
 
 
-def _trace(u: Unrolling, prop: Property, verdict: str, k: int, z3model: Any) -> tuple[PropertyResult, str]:
-    """Replay the rules z3 took through the explicit model (of the configuration z3 chose)."""
+def _trace(u: Unrolling, prop: Property, verdict: str, k: int, z3model: Any) -> tuple[PropertyResult, str, bool]:
+    """Replay the rules z3 took through the explicit model (of the configuration z3 chose); and whether the
+    replayed trace breaks the rule (reaches the goal) where z3 says it does."""
     labels = u.rules_taken(z3model, k)
     start = u.state_values(z3model, 0)
     init = u.relation.states[start]
     model = u.relation.owner.get(start, u.model)
     steps = replay(model, labels, init=init)
-    trace = PropertyResult(prop, verdict, Trace(init, tuple(steps)))  # type: ignore[arg-type]
-    return trace, u.relation.names.get(start, "")
+    trace = Trace(init, tuple(steps))
+    return (PropertyResult(prop, verdict, trace), u.relation.names.get(start, ""),  # type: ignore[arg-type]
+            fires(model, prop, trace))
+
+
+def fires(model: Any, prop: Property, trace: Trace) -> bool:
+    """The rule, as the BFS evaluates it, settles the property at the end of the trace: a violation of an
+    always or step property, the goal of a sometimes property."""
+    check = model.predicate(prop)
+    if prop.on_steps:
+        if not trace.steps:
+            return False
+        last = trace.steps[-1]
+        before = trace.steps[-2].state if len(trace.steps) > 1 else trace.init
+        value = check(before, last.label, last.log, last.state)
+    else:
+        value = check(trace.last)
+    return bool(value) is (prop.kind == "sometimes")
 
 
 def bmc(u: Unrolling, props: Sequence[Property], max_depth: int, timeout_ms: int,
@@ -235,9 +261,14 @@ def bmc(u: Unrolling, props: Sequence[Property], max_depth: int, timeout_ms: int
                 if z3.is_true(found.eval(bad[p.name], model_completion=True)):
                     n = k + 1 if p.on_steps else k
                     verdict = "reachable" if p.kind == "sometimes" else "violated"
-                    trace, config = _trace(u, p, verdict, n, found)
-                    results[p.name] = Proof(p, verdict, "bmc", n, trace, seconds=time.perf_counter() - t0,
-                                            config=config)
+                    trace, config, replayed = _trace(u, p, verdict, n, found)
+                    if replayed:
+                        results[p.name] = Proof(p, verdict, "bmc", n, trace, seconds=time.perf_counter() - t0,
+                                                config=config)
+                    else:   # z3's formula and the rule part: nothing z3 says of this property is trusted
+                        results[p.name] = Proof(p, "undetermined", "bmc", n, config=config, note=(
+                            f"z3's trace of {n} steps does not {'reach' if p.kind == 'sometimes' else 'break'} "
+                            "the rule when the model replays it: the formula and the rule disagree"))
                     open_.remove(p)
         if not open_:
             return
@@ -357,6 +388,7 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
           k_max: int = 3, methods: Sequence[str] = METHODS, relation: Any = None) -> tuple[list[Proof], dict[str, Any]]:
     """Every property's verdict from z3 over the model's relation (or the one given); figures about it."""
     t0 = time.perf_counter()
+    order = list(props)
     rel = model.relation() if relation is None else relation
     u = Unrolling(model, rel)
     depth = max_depth if max_depth is not None else rel.diameter
@@ -364,7 +396,60 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
             "states": len(rel.states), "transitions": rel.transitions, "rules": len(rel.rules),
             "fields": len(rel.fields), "diameter": rel.diameter, "extract_seconds": time.perf_counter() - t0}
     results: dict[str, Proof] = {}
+    try:
+        props = _trusted(u, props, results, info)
+        _methods(u, props, timeout_ms, depth, k_max, methods, results, info)
+    except KeyboardInterrupt:       # what is settled stays; the rest is undetermined
+        info["interrupted"] = True
+    for p in order:
+        if p.name not in results:
+            note = "interrupted" if info.get("interrupted") else f"no proof by the methods asked ({', '.join(methods)})"
+            results[p.name] = Proof(p, "undetermined", "", note=note)
+    info["seconds"] = time.perf_counter() - t0
+    return [results[p.name] for p in order], info
 
+
+def cross_check(u: Unrolling, props: Sequence[Property]) -> tuple[list[Disagreement], int, int]:
+    """Every property both ways (the rule as the BFS runs it, z3's formula compiled) on every state the
+    relation was read off and every step out of it; and every value inside z3's domain."""
+    cross = CrossCheck(u.model, props, u.relation.sig)
+    found: list[Disagreement] = []
+    seen: set[str] = set()
+    steps = 0
+    for key, s in u.relation.states.items():
+        owner = u.relation.owner.get(key, u.model)
+        found += [d for d in cross.state(s, owner) if d.prop not in seen]
+        if cross.step_props:
+            for label, after, log in owner.next_steps(s):
+                steps += 1
+                found += [d for d in cross.step(s, label, log, after, owner) if d.prop not in seen]
+        seen |= {d.prop for d in found}
+    return found, len(u.relation.states), steps
+
+
+def _trusted(u: Unrolling, props: Sequence[Property], results: dict[str, Proof],
+             info: dict[str, Any]) -> list[Property]:
+    """The properties whose formula z3 reads as the BFS reads the rule on every reachable state and step;
+    the others are undetermined, with the first state or step where the two part."""
+    t0 = time.perf_counter()
+    found, states, steps = cross_check(u, props)
+    info["cross_check"] = {"states": states, "steps": steps, "seconds": time.perf_counter() - t0,
+                           "disagreements": [str(d) for d in found]}
+    outside = [d for d in found if not d.prop]
+    by_prop = {d.prop: d for d in reversed(found) if d.prop}
+    trusted = []
+    for p in props:
+        problem = outside[0] if outside else by_prop.get(p.name)
+        if problem is None:
+            trusted.append(p)
+        else:
+            results[p.name] = Proof(p, "undetermined", "", note=f"z3's formula is not the rule here: {problem}")
+    return trusted
+
+
+def _methods(u: Unrolling, props: Sequence[Property], timeout_ms: int, depth: int, k_max: int,
+             methods: Sequence[str], results: dict[str, Proof], info: dict[str, Any]) -> None:
+    """The engines in turn (invariant, k-induction, BMC, Spacer), each on what is still open."""
     def induction(p: Property, ks: range) -> bool:
         t1 = time.perf_counter()
         for k in ks:
@@ -423,5 +508,3 @@ def prove(model: Any, props: Sequence[Property], timeout_ms: int = 10_000, max_d
         if p.name not in results:
             note = notes.get(p.name) or f"no proof by the methods asked ({', '.join(methods)})"
             results[p.name] = Proof(p, "undetermined", "", note=note)
-    info["seconds"] = time.perf_counter() - t0
-    return [results[p.name] for p in props], info

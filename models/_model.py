@@ -313,13 +313,15 @@ class KlpModel:
         self._layouts = {_fields_of(self.sig): self.layout}
         self.vocab = other.vocab
 
-    def relation(self, sig: Sig | None = None, name: str = "") -> Any:
+    def relation(self, sig: Sig | None = None, name: str = "", max_states: int | None = None,
+                 progress: Any = None) -> Any:
         """The transition relation over the fields the properties read, read off the model code."""
         from ._relation import extract
 
-        return extract(self, sig or self.sig, Disabled, name=name)
+        return extract(self, sig or self.sig, Disabled, name=name, max_states=max_states, progress=progress)
 
-    def scope_relation(self, models: list[KlpModel], names: list[str]) -> Any:
+    def scope_relation(self, models: list[KlpModel], names: list[str], max_states: int | None = None,
+                       progress: Any = None) -> Any:
         """One relation for every configuration of a scope, the configuration a free input of it.
 
         The configurations share one vocabulary (the union of theirs) and one numbering of tokens, so a
@@ -333,7 +335,8 @@ class KlpModel:
         for m in models:
             if m is not self:
                 m.share_tokens(self)
-        rels = [extract(m, sig, Disabled, name=n, finish=False) for m, n in zip(models, names, strict=True)]
+        rels = [extract(m, sig, Disabled, name=n, finish=False, max_states=max_states, progress=progress)
+                for m, n in zip(models, names, strict=True)]
         return merge(rels, self.tokens_used())
 
     def relational(self, rules: tuple[str, str]) -> Any:

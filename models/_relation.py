@@ -362,6 +362,9 @@ def config_fields(model: Any, sig: Any) -> dict[str, int]:
         out[f"cfg.spec[{p}]"] = model.token(specs)
     return out
 
+MAX_STATES = 1_000_000      # states a relation is read off unless told otherwise
+
+
 class RelationVisitor(Visitor):
     """Reads the rules off each state as the exploration finds it, and checks the watched steps are the
     model's steps (`next_steps`), one by one."""
@@ -399,8 +402,8 @@ class RelationVisitor(Visitor):
                 raise WatchHole(f"the watched steps of state {i} include {got[0][0]}, which next_steps lacks")
 
 
-def extract(model: Any, sig: Sig, disabled: type[BaseException], max_states: int = 1_000_000,
-            name: str = "", finish: bool = True) -> Relation:
+def extract(model: Any, sig: Sig, disabled: type[BaseException], max_states: int | None = None,
+            name: str = "", finish: bool = True, progress: Any = None) -> Relation:
     """Run every step on every reachable state with the watch on; collect the distinct guarded updates.
 
     A visitor of the engine's one exploration loop. The watched steps must lead where `next_steps` leads
@@ -411,9 +414,15 @@ def extract(model: Any, sig: Sig, disabled: type[BaseException], max_states: int
     table = model.layout_of(sig).table
     names = [*table.names(), *config]
     visitor = RelationVisitor(model, sig, disabled, config, names)
-    run = explore(model, [visitor], max_states=max_states)
+    max_states = MAX_STATES if max_states is None else max_states
+    run = explore(model, [visitor], max_states=max_states, progress=progress)
+    if run.stop_reason == "interrupted":
+        raise KeyboardInterrupt
     if not run.complete:
-        raise ValueError(f"more than {max_states} states")
+        from klpmc.model import InputError
+
+        raise InputError(f"{name or 'the configuration'} has more than {max_states:,} states, and prove reads its "
+                         "relation off every one; --max-states N raises the bound (check explores as many faster)")
     visitor.finish()
     init = list(model.init_states())
     bounds = {**table.bounds(), **{f: (0, TOKEN_MAX) for f in config}}

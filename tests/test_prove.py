@@ -105,11 +105,14 @@ def test_spacer_invariant_holds_on_every_reachable_state() -> None:
 def test_prove_cli_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["prove", "upstream", "--preset", "small"]) == 0
     out = capsys.readouterr().out
-    assert "objects-cleaned-before-free    always     violated   bmc depth 4" in out
+    assert "objects-cleaned-before-free    always     violated     bmc depth 4        violated     ok" in out
+    assert "reach-module-in-transition     sometimes  unreachable  proved: invariant  unreachable  ok" in out
+    assert " proved " not in out.replace("proved: ", "")     # a verdict is check's word, never 'proved'
     assert "% insmod P2.ko    # klp_enable_patch(P2)" in out
     assert run(["prove", "upstream", "--preset", "small", "--json", "--property", "one-transition"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["ok"] and data["properties"][0]["verdict"] == "proved"
+    [prop] = data["properties"]
+    assert data["ok"] and (prop["verdict"], prop["proved"], prop["method"]) == ("holds", True, "invariant")
 
 
 def test_prove_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,7 +150,7 @@ def test_prove_vacuity_first(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["prove", "upstream", "--preset", "small", "--vacuity", "--property", "version-monotonic"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("vacuity: small: version-monotonic: no state or step can violate it")
-    assert any(line.startswith("version-monotonic  step  proved") for line in out)
+    assert any(line.startswith("version-monotonic  step  holds    proved:") for line in out)
 
 
 def test_a_bound_never_passes_silently(capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,6 +167,6 @@ def test_prove_safety_leaves_out_the_reachability_goals(capsys: pytest.CaptureFi
     data = json.loads(capsys.readouterr().out)
     kinds = {p["kind"] for p in data["properties"]}
     assert kinds == {"always", "step"}
-    assert all(p["verdict"] == "proved" for p in data["properties"])
+    assert all(p["verdict"] == "holds" and p["proved"] for p in data["properties"])
     assert run(["prove", "refcount", "--safety", "--property", "reach-state-shared"]) == 2
     assert "--safety leaves no property" in capsys.readouterr().err

@@ -282,14 +282,15 @@ def run_one(
 
 
 def vacuity_report(mdef: ModelDef, name: str, model: Any, props: list[Property], timeout: float,
-            echo: bool) -> list[dict[str, Any]]:
-    """z3's sanity check of the properties on one configuration's model; prints the vacuous ones."""
+                   echo: bool, sig: Any = None) -> list[dict[str, Any]]:
+    """z3's sanity check of the properties on one configuration's model (or over ``sig``, a scope's
+    vocabulary); prints the vacuous ones."""
     from klpmc.symbolic import sanity, supports
 
     if not supports(model):
         raise InputError(f"model {mdef.name!r} has no symbolic views; --vacuity needs them")
     out = []
-    for r in sanity(model, props, int(timeout * 1000)):
+    for r in sanity(model, props, int(timeout * 1000), sig):
         problem = r.problem or ("z3 gave no answer in time" if r.unknown else None)
         out.append({"property": r.prop.name, "can_hold": r.check.can_hold, "can_fail": r.check.can_fail,
                     "problem": problem})
