@@ -16,3 +16,31 @@ int klpmc_shadow_exists(unsigned long id)
 			return 1;
 	return 0;
 }
+
+/*
+ * The set of shadow variables as one number: a sum over the variables (so the hash table's order does
+ * not count) of a hash of each one's object, id and data. An object klpmc's allocator gave out counts
+ * as "some allocated object": where it was allocated is no part of the state (see klpmc_digest).
+ */
+size_t klpmc_alloc_size(const void *p);
+
+unsigned int klpmc_shadow_set(void)
+{
+	struct klp_shadow *shadow;
+	unsigned int sum = 0;
+	int bkt;
+
+	hash_for_each(klp_shadow_hash, bkt, shadow, node) {
+		size_t size = klpmc_alloc_size(shadow), head = offsetof(struct klp_shadow, data);
+		unsigned long obj = klpmc_alloc_size(shadow->obj) ? 1 : (unsigned long)shadow->obj;
+		const unsigned char *d = (const unsigned char *)shadow->data;
+		unsigned int h = 2166136261u;
+
+		h = (h ^ (unsigned int)obj ^ (unsigned int)(obj >> 32)) * 16777619u;
+		h = (h ^ (unsigned int)shadow->id) * 16777619u;
+		for (size_t i = 0; size > head && i < size - head; i++)
+			h = (h ^ d[i]) * 16777619u;
+		sum += h * 2654435761u;
+	}
+	return sum;
+}
