@@ -60,6 +60,8 @@ unsigned int *klpmc_signals_cnt(void);
 struct work_struct *klpmc_transition_work(void);
 int klpmc_shadow_exists(unsigned long id);
 unsigned int klpmc_shadow_set(void);
+void klpmc_sort_klp_ops(void);
+void klpmc_sort_shadow_hash(void);
 void klpmc_clear_stack_entries(void);
 work_func_t klpmc_free_patch_work_fn(void);
 
@@ -116,6 +118,7 @@ struct klpmc_hook {
 		char none;
 	} orig;
 	const char *patch;
+	char key[64];                /* "<patch> o <object>" or "<patch> s <state id>": the table's order */
 };
 static struct klpmc_hook klpmc_hooks[MAX_HOOKS];
 
@@ -1102,10 +1105,11 @@ static struct klpmc_hook *hook_of(void *owner)
 }
 
 /*
- * The slot of a hook: the hooks stay sorted by their owner's address, so which slot one has depends on
- * which are hooked, not on the order they came in.
+ * The slot of a hook: the hooks stay sorted by what they hook (patch, object or state), so which slot
+ * one has depends on which are hooked, not on the order they came in nor where a module allocated its
+ * states.
  */
-static struct klpmc_hook *hook_slot(void *owner)
+static struct klpmc_hook *hook_slot(void *owner, const char *key)
 {
 	int n = 0, i;
 
@@ -1116,10 +1120,11 @@ static struct klpmc_hook *hook_slot(void *owner)
 			return &klpmc_hooks[i];
 	if (n == MAX_HOOKS)
 		klpmc_finding("harness", "more than %d objects and states with callbacks", MAX_HOOKS);
-	for (i = n; i > 0 && (char *)klpmc_hooks[i - 1].owner > (char *)owner; i--)
+	for (i = n; i > 0 && strcmp(klpmc_hooks[i - 1].key, key) > 0; i--)
 		klpmc_hooks[i] = klpmc_hooks[i - 1];
 	memset(&klpmc_hooks[i], 0, sizeof(klpmc_hooks[i]));
 	klpmc_hooks[i].owner = owner;
+	snprintf(klpmc_hooks[i].key, sizeof(klpmc_hooks[i].key), "%s", key);
 	return &klpmc_hooks[i];
 }
 
@@ -1262,7 +1267,10 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->pre_patch && !cb->post_patch && !cb->pre_unpatch && !cb->post_unpatch)
 				continue;
-			h = hook_slot(obj);
+			char key[64];
+
+			snprintf(key, sizeof(key), "%s o %s", patch->mod->name, obj_label(obj));
+			h = hook_slot(obj, key);
 			h->orig.obj = *cb;
 			h->patch = patch->mod->name;
 			cb->pre_patch = cb->pre_patch ? tramp_pre_patch : NULL;
@@ -1282,7 +1290,10 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->KLPMC_SCB0 && !cb->KLPMC_SCB1 && !cb->KLPMC_SCB2 && !cb->KLPMC_SCB3)
 				continue;
-			h = hook_slot(state);
+			char key[64];
+
+			snprintf(key, sizeof(key), "%s s %08lu", patch->mod->name, state->id);
+			h = hook_slot(state, key);
 			h->orig.state = *cb;
 			h->patch = patch->mod->name;
 			cb->KLPMC_SCB0 = cb->KLPMC_SCB0 ? tramp_s0 : NULL;
@@ -1300,10 +1311,10 @@ static void unhook_module(struct klpmc_module *m)
 	int n = 0;
 
 	for (int i = 0; i < MAX_HOOKS; i++) {
-		char *o = (char *)klpmc_hooks[i].owner;
+		struct klpmc_hook *h = &klpmc_hooks[i];
 
-		if (o && !(o >= m->data && o < m->data + m->data_len))
-			klpmc_hooks[n++] = klpmc_hooks[i];
+		if (h->owner && strcmp(h->patch, m->name))   /* the module's own objects and states go */
+			klpmc_hooks[n++] = *h;
 	}
 	for (; n < MAX_HOOKS; n++)
 		memset(&klpmc_hooks[n], 0, sizeof(klpmc_hooks[n]));
@@ -1599,6 +1610,8 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 		for (int i = 0; i < S->ndeferred; i++)  /* the grace period ends */
 			klpmc_free(S->deferred[i]);
 		S->ndeferred = 0;
+		klpmc_sort_klp_ops();                  /* sets the core only searches, in one order */
+		klpmc_sort_shadow_hash();
 	} else {
 		rc = 1;
 	}
@@ -1672,6 +1685,19 @@ static size_t stack_lo(int k)
 	if (sp < base + 512 || sp > base + STACK_SIZE)
 		return 0;
 	return sp - 512 - base;
+}
+
+/* for finding what splits two states: region 0 is this object's data, region i the data of module i - 1 */
+const char *klpmc_region(int i, size_t *len)
+{
+	if (i == 0) {
+		*len = S->core.len;
+		return S->core.data;
+	}
+	if (i - 1 >= S->nmodules || !S->modules[i - 1].mod->loaded)
+		return *len = 0, NULL;
+	*len = S->modules[i - 1].data_len;
+	return S->modules[i - 1].data;
 }
 
 const char *klpmc_snapshot(size_t *len)
