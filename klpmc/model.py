@@ -84,7 +84,8 @@ class ModelDef:
     * ``load_config(path) -> (config, notes)``: reads ``--config FILE.toml``; raises `ConfigError`.
     * ``scope(spec) -> [(config name, config), ...]``: the configurations ``--scope SPEC`` enumerates.
     * ``replay(path, check) -> (output lines, ok)``: the selftest scenario harness.
-    * ``configure(settings)``: the model's own command-line settings (``--kernel`` for the kernel's C);
+    * ``configure(settings) -> ModelDef``: the model with its own command-line settings applied
+      (``--kernel``, ``--series``, ``--port`` for the kernel's C: its presets follow the tree's API);
       raises `InputError` for a bad one.
     * ``estimate(config) -> (states, work, what)``: lower bounds on the states a configuration reaches and on
       the steps times the fields each copies, and what they count in a few words; the CLI refuses an
@@ -103,7 +104,7 @@ class ModelDef:
     load_config: Callable[[Path], tuple[Any, list[str]]] | None = None
     scope: Callable[[str], list[tuple[str, Any]]] | None = None
     replay: Callable[[Path, bool], tuple[list[str], bool]] | None = None
-    configure: Callable[[Mapping[str, str]], None] | None = None
+    configure: Callable[[Mapping[str, str | None]], ModelDef] | None = None
     estimate: Callable[[Any], tuple[int, int, str]] | None = None
     scope_legend: Callable[[str], str] | None = None
 

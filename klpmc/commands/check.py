@@ -15,6 +15,7 @@ from klpmc.commands.common import (
     INTERRUPTED,
     OutDir,
     ProgressDisplay,
+    TreeChoice,
     free_folders,
     get_model,
     given,
@@ -80,7 +81,7 @@ def check_cmd(
     vacuity: bool,
     timeout: float,
     quiet: bool,
-    kernel: str | None,
+    kernel: TreeChoice | None,
 ) -> int:
     """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected.
 

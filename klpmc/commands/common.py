@@ -4,11 +4,13 @@ configurations from the command line, the guards that refuse a run that cannot f
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,20 +222,46 @@ class ProgressDisplay:
             self.shown = 0
 
 
+@dataclass(frozen=True)
+class TreeChoice:
+    """``--kernel``, ``--series`` and ``--port``: the tree the kernel model builds, as the user gave it."""
+
+    kernel: str | None = None
+    series: str | None = None
+    port: str | None = None
+
+    def settings(self) -> dict[str, str | None]:
+        return {"kernel": self.kernel, "series": self.series, "port": self.port}
+
+
 def kernel_option(f: Any) -> Any:
-    """``--kernel DIR|TARBALL``: the kernel tree whose C the kernel model runs."""
+    """``--kernel DIR|TARBALL``, ``--series PATH``, ``--port RENAMES``: the kernel tree whose C the kernel
+    model runs, a posted series applied to it, and the renames that port the series to it. The command
+    gets them as one ``kernel`` argument (a `TreeChoice`, None when none was given)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, kernel: str | None = None, series: str | None = None, port: str | None = None,
+                **kwargs: Any) -> Any:
+        choice = TreeChoice(kernel, series, port) if (kernel or series or port) else None
+        return f(*args, kernel=choice, **kwargs)
+
+    wrapper = click.option("--port", "port", metavar="RENAMES",
+                           help="With --series: rewrite its patches with these 'old new' renames first.")(wrapper)
+    wrapper = click.option("--series", "series", metavar="PATH",
+                           help="Apply a posted series (an mbox file, or a folder of them in name order) "
+                                "to the tree, for the kernel model.")(wrapper)
     return click.option("--kernel", "kernel", metavar="DIR|TARBALL",
-                        help="The kernel tree the kernel model builds (default: linux-source-6.12's tarball).")(f)
+                        help="The kernel tree the kernel model builds (default: linux-source-6.12's tarball).")(wrapper)
 
 
-def get_model(name: str, kernel: str | None = None) -> ModelDef:
+def get_model(name: str, kernel: TreeChoice | None = None) -> ModelDef:
     """A model by name, with its own settings from the command line applied."""
     mdef = registry.get_model(name)
     if kernel is not None:
         if mdef.configure is None:
             takes = ", ".join(n for n, m in registry.all_models().items() if m.configure is not None) or "none"
-            raise InputError(f"model {mdef.name!r} takes no --kernel; models that do: {takes}")
-        mdef.configure({"kernel": kernel})
+            raise InputError(f"model {mdef.name!r} takes no --kernel, --series or --port; models that do: {takes}")
+        mdef = mdef.configure(kernel.settings())
     return mdef
 
 

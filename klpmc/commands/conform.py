@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from klpmc import registry
-from klpmc.commands.common import get_model, kernel_option, same_config
+from klpmc.commands.common import TreeChoice, get_model, kernel_option, same_config
 from klpmc.output import (
     command_of_label,
 )
@@ -31,7 +31,7 @@ from klpmc.registry import InputError
 @kernel_option
 def conform_cmd(model: str, against: str, real_kernel: bool, preset: str | None, config: Path | None,
                 max_states: int | None, sample: int | None, as_json: bool, image: Path | None,
-                headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+                headers: Path | None, jobs: int, timeout: int, kernel: TreeChoice | None) -> int:
     """Run the shortest trace to every state of MODEL (a Python model) on the kernel's C, or with
     --real-kernel on a kernel under qemu, and compare step by step; exit 0 when nothing differs.
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from klpmc import registry
-from klpmc.commands.common import ProgressDisplay, get_model, kernel_option, run_one, same_config
+from klpmc.commands.common import ProgressDisplay, TreeChoice, get_model, kernel_option, run_one, same_config
 from klpmc.output import (
     Report,
     command_of_label,
@@ -53,7 +53,7 @@ def format_verdicts_side_by_side(a: Report, b: Report) -> list[str]:
 @kernel_option
 def diff_cmd(
     model_a: str, model_b: str, preset: str | None, config: Path | None, max_states: int | None, limit: int,
-    as_json: bool, html: Path | None, quiet: bool, kernel: str | None,
+    as_json: bool, html: Path | None, quiet: bool, kernel: TreeChoice | None,
 ) -> int:
     """Compare two models on one configuration: verdicts side by side, then the shortest traces after
     which they behave differently.  Exit 0 when nothing differs, 1 when something does."""
@@ -61,11 +61,9 @@ def diff_cmd(
 
     ma, mb = registry.get_model(model_a), registry.get_model(model_b)
     if kernel is not None:
-        for m in (ma, mb):
-            if m.configure is not None:
-                m.configure({"kernel": kernel})
         if ma.configure is None and mb.configure is None:
             get_model(ma.name, kernel)      # says which models take --kernel
+        ma, mb = (m if m.configure is None else m.configure(kernel.settings()) for m in (ma, mb))
     what, cfg_a, cfg_b = same_config(ma, mb, preset, config)
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     source, name = what.split(" ", 1)

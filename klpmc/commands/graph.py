@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from klpmc.commands.common import get_model, kernel_option, read_configs
+from klpmc.commands.common import TreeChoice, get_model, kernel_option, read_configs
 from klpmc.output import (
     SVG_HINT,
 )
@@ -22,7 +22,7 @@ from klpmc.registry import InputError
 @click.option("--max-states", type=click.IntRange(min=1), help="Keep the first N states (BFS order).")
 @kernel_option
 def graph_cmd(model: str, preset: str | None, config: Path | None, out: Path, max_states: int | None,
-              kernel: str | None) -> int:
+              kernel: TreeChoice | None) -> int:
     """Write the whole reachable state graph of MODEL as node-link JSON, DOT, GraphML (and SVG if small)."""
     from klpmc import graphs  # networkx only for this command
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from klpmc import registry
-from klpmc.commands.common import get_model, kernel_option
+from klpmc.commands.common import TreeChoice, get_model, kernel_option
 from klpmc.model import input_file
 from klpmc.realkernel.commands import kernel_options, replay_real
 from klpmc.registry import InputError, ModelDef
@@ -22,7 +22,7 @@ from klpmc.registry import InputError, ModelDef
 @kernel_options
 @kernel_option
 def replay_cmd(model: str, files: tuple[Path, ...], check_: bool, real_kernel: bool, image: Path | None,
-               headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+               headers: Path | None, jobs: int, timeout: int, kernel: TreeChoice | None) -> int:
     """Run the selftest scenario FILE on MODEL (or with --real-kernel on a kernel under qemu) and print its
     kernel log. --kernel-image, --headers, --jobs and --timeout are for --real-kernel only."""
     mdef = get_model(model, kernel)

@@ -4,6 +4,8 @@
 #define _KLPMC_LINUX_KERNEL_H
 
 #include <linux/types.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,5 +69,21 @@ static inline int kstrtobool(const char *s, bool *res)
 #define CONSOLE_LOGLEVEL_MOTORMOUTH 15
 extern int klpmc_console_printk[4];
 #define console_loglevel (klpmc_console_printk[0])
+
+/* strscpy(): copy with truncation, -E2BIG when it truncated */
+static inline long strscpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strnlen(src, size);
+
+	if (size == 0)
+		return -E2BIG;
+	if (n == size) {
+		memcpy(dst, src, size - 1);
+		dst[size - 1] = '\0';
+		return -E2BIG;
+	}
+	memcpy(dst, src, n + 1);
+	return (long)n;
+}
 
 #endif
