@@ -16,6 +16,7 @@ and relations, for the first-order models of `klpmc.epr` (``klpmc prove --unboun
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,10 @@ def is_symbolic(x: object) -> bool:
 
 # -- terms to compile: a rule read once per configuration, run as plain Python on every state -----------
 
+# every live term by its key; a key names sub-terms by id, which stays unique while the term (which holds
+# them) lives, and the entry goes when the term does
+_INTERNED: weakref.WeakValueDictionary[tuple[Any, ...], Term] = weakref.WeakValueDictionary()
+
 
 class Term:
     """An expression over the fields of a state (or of two), built by a rule applied to views whose
@@ -99,12 +104,23 @@ class Term:
     values (the BFS without compilation) and z3 terms (the proofs).
     """
 
-    __slots__ = ("args", "key", "op")
+    __slots__ = ("__weakref__", "args", "key", "op")
 
-    def __init__(self, op: str, args: tuple[Any, ...]) -> None:
-        self.op: str = op
-        self.args: tuple[Any, ...] = args
-        self.key: tuple[Any, ...] = (op, *(a.key if isinstance(a, Term) else ("c", a) for a in args))
+    op: str
+    args: tuple[Any, ...]
+    key: tuple[Any, ...]
+
+    def __new__(cls, op: str, args: tuple[Any, ...]) -> Term:
+        """One object per structure (hash-consed): a term's key names its sub-terms by identity, so keys
+        stay as small as the term's arity however deep and shared the term is (a rule that folds over
+        every patch builds terms whose tree is exponential in the patches, and whose DAG is not)."""
+        key = (op, *(("t", id(a)) if isinstance(a, Term) else ("c", type(a).__name__, a) for a in args))
+        got = _INTERNED.get(key)
+        if got is None:
+            got = object.__new__(cls)
+            got.op, got.args, got.key = op, args, key
+            _INTERNED[key] = got
+        return got
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -202,6 +218,7 @@ def _term_not(x: Term) -> Any:
 
 
 def _source(x: Any, shared: dict[tuple[Any, ...], str]) -> str:
+    """Python source for a term; named sub-terms by their names (`compile_terms` bounds the nesting)."""
     if not isinstance(x, Term):
         return repr(int(x)) if isinstance(x, bool) else repr(x)
     name = shared.get(x.key)
@@ -221,34 +238,43 @@ def _source(x: Any, shared: dict[tuple[Any, ...], str]) -> str:
     raise ValueError(f"unknown term {op}")
 
 
-def _count(x: Any, seen: dict[tuple[Any, ...], int], order: list[Term]) -> None:
-    if not isinstance(x, Term) or x.op == "var":
-        return
-    n = seen.get(x.key, 0)
-    seen[x.key] = n + 1
-    if n == 0:
-        for a in x.args:
-            _count(a, seen, order)
-        order.append(x)
+NESTING = 48    # sub-terms deeper than this inside one expression get a name (Python's parser nests ~200)
 
 
 def compile_terms(terms: Sequence[Any], params: str) -> Callable[..., Any]:
     """One function of ``params`` (e.g. ``"b, a"``) that returns the tuple of the terms' values.
 
     A sub-term used more than once is computed once, before the rest (terms have no side effects, so
-    computing one a short-circuit would have skipped changes nothing but time).
+    computing one a short-circuit would have skipped changes nothing but time); so is one nested deeper
+    than `NESTING` in the expression that uses it. Terms are walked without recursion: a rule folded
+    over many patches nests as deep as there are patches.
     """
     seen: dict[tuple[Any, ...], int] = {}
-    order: list[Term] = []
-    for t in terms:
-        _count(t, seen, order)
+    order: list[Term] = []          # post-order: sub-terms before the terms that use them
+    stack: list[tuple[Any, bool]] = [(t, False) for t in reversed(terms)]
+    while stack:
+        x, done = stack.pop()
+        if not isinstance(x, Term) or x.op == "var":
+            continue
+        if done:
+            order.append(x)
+            continue
+        n = seen.get(x.key, 0)
+        seen[x.key] = n + 1
+        if n == 0:
+            stack.append((x, True))
+            stack.extend((a, False) for a in reversed(x.args))
     shared: dict[tuple[Any, ...], str] = {}
+    depth: dict[tuple[Any, ...], int] = {}      # nesting of each term's expression, named sub-terms counting 0
     lines = [f"def _rule({params}):"]
     for t in order:
-        if seen[t.key] > 1 and t.op not in _PY:
+        d = 1 + max((depth.get(a.key, 0) for a in t.args if isinstance(a, Term)), default=0)
+        if (seen[t.key] > 1 and t.op not in _PY) or d > NESTING:
             name = f"t{len(shared)}"
             lines.append(f"    {name} = {_source(t, shared)}")
             shared[t.key] = name
+            d = 0
+        depth[t.key] = d
     lines.append("    return (" + "".join(f"{_source(t, shared)}, " for t in terms) + ")")
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<klpmc rule>", "exec"), namespace)
