@@ -104,46 +104,61 @@ def trace_graph(model: Model, trace: Trace) -> Any:
 
 
 class GraphVisitor(Visitor):
-    """Builds the state graph as the exploration goes: a node per state, an edge per transition."""
+    """Records the state graph as the exploration goes: a node per state, an edge per transition.
+
+    Only indices and the steps' labels and logs are kept while exploring; the graph with its labels is
+    built once the exploration is over (`graph`), so an exploration that ends at a bound it must not
+    pass costs no more than the search.
+    """
 
     steps = True
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self.g = nx.MultiDiGraph(kind="states")
         self.key_of: Any = getattr(model, "fingerprint", None) or (lambda s: s)
-        self.ids: dict[Any, str] = {}
+        self.ids: dict[Any, int] = {}
+        self.states: list[Any] = []
+        self.edges: list[tuple[int, int, Label, Log]] = []
+        self.frontier: set[int] = set()
 
     def on_state(self, j: int, state: Any) -> bool:
-        node = f"s{j}"
-        self.ids[self.key_of(state)] = node
-        self.g.add_node(node, label=_summary(self.model, state), state=str(state), kind="state", frontier=False)
+        self.ids[self.key_of(state)] = j
+        self.states.append(state)
         return False
 
     def on_step(self, i: int, before: Any, k: int, label: Label, log: Log, after: Any) -> bool:
-        target = self.ids[self.key_of(after)]
-        self.g.add_edge(f"s{i}", target, key=str(label), **_edge_attrs(self.model, label, log, "step"))
+        self.edges.append((i, self.ids[self.key_of(after)], label, log))
         return False
 
     def on_cut(self, i: int, state: Any) -> None:
-        self.g.nodes[f"s{i}"]["frontier"] = True
+        self.frontier.add(i)
+
+    def graph(self, run: Any) -> Any:
+        """The recorded states and steps as a networkx graph, with labels, depths and the frontier."""
+        g = nx.MultiDiGraph(kind="states")
+        for j, state in enumerate(self.states):
+            path = run.path(j)
+            g.add_node(f"s{j}", label=_summary(self.model, state), state=str(state),
+                       kind="init" if len(path) == 1 else "state", frontier=j in self.frontier, depth=len(path) - 1)
+        for i, j, label, log in self.edges:
+            g.add_edge(f"s{i}", f"s{j}", key=str(label), **_edge_attrs(self.model, label, log, "step"))
+        g.graph["complete"] = run.complete
+        return g
 
 
-def state_graph(model: Model, max_states: int) -> tuple[Any, bool]:
-    """Every reachable state, breadth-first, up to ``max_states`` of them: (graph, complete).
+def state_graph(model: Model, max_states: int, build_partial: bool = True) -> tuple[Any, bool, str | None]:
+    """Every reachable state, breadth-first, up to ``max_states`` of them: (graph, complete, stop reason).
 
     A visitor of the one exploration loop; it stops where the bound is reached: the state whose step
-    leads past it is marked ``frontier``.
+    leads past it is marked ``frontier``. With ``build_partial`` False, an exploration the bound cut
+    short gives no graph (None): the caller refuses it, and pays for the search only. Ctrl-C ends the
+    exploration like the bound does (``complete`` False).
     """
     visitor = GraphVisitor(model)
     run = explore(model, [visitor], max_states=max_states)
-    for node, data in visitor.g.nodes(data=True):
-        path = run.path(int(node[1:]))
-        data["depth"] = len(path) - 1
-        if len(path) == 1:
-            data["kind"] = "init"
-    visitor.g.graph["complete"] = run.complete
-    return visitor.g, run.complete
+    if not run.complete and not build_partial and run.stop_reason != "interrupted":
+        return None, False, run.stop_reason
+    return visitor.graph(run), run.complete, run.stop_reason
 
 
 # --------------------------------------------------------------------------------------------------------

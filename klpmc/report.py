@@ -494,7 +494,7 @@ def state_graph_json(model: Any, states: int) -> tuple[Json | None, str]:
                       "klpmc graph writes it for other tools")
     from klpmc import graphs  # networkx only when a page draws a graph
 
-    g, complete = graphs.state_graph(model, GRAPH_HTML_LIMIT)
+    g, complete, _ = graphs.state_graph(model, GRAPH_HTML_LIMIT)
     if not complete:
         return None, f"not drawn: more than {GRAPH_HTML_LIMIT} states"
     return graphs.node_link(g), ""
