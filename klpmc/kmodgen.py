@@ -374,5 +374,15 @@ def kbuild(mods: list[Source]) -> str:
             "clean:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) clean\n")
 
 
-__all__ = ["MAINLINE", "GenerateError", "KernelAPI", "Source", "api_of",
+__all__ = ["FAIL_PARAM", "KERNEL_FAULTS", "MAINLINE", "GenerateError", "KernelAPI", "Source", "api_of", "fail_value",
            "kbuild", "livepatch_source", "patched_function", "sources", "target_source"]
+
+FAIL_PARAM = "fail"     # the generated livepatch modules' parameter naming the callbacks that fail
+# faults inside the kernel itself: no module parameter (no command) makes them happen
+KERNEL_FAULTS = ("patch_object", "module_coming")
+
+
+def fail_value(callback: str, where: str) -> str:
+    """The ``fail`` parameter's value that makes one callback of a generated module return -ENODEV:
+    ``pre_patch:vmlinux`` (an object's pre_patch), ``setup:1`` (the first callback of state 1)."""
+    return f"{callback}:{where}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from klpmc.engine import Label, Log, Model, PropertyResult, Step
 
-__all__ = ["command_of", "command_of_label", "log_events", "log_lines", "step_json", "trace_json"]
+__all__ = ["command_of", "command_of_label", "fault_of_label", "log_events", "log_lines", "step_json", "trace_json"]
 
 
 def command_of_label(model: Model, label: Label) -> str | None:
@@ -41,14 +41,26 @@ def log_lines(log: Log) -> list[str]:
     return [item for item in log if isinstance(item, str)]
 
 
+def fault_of_label(model: Model, label: Label) -> dict[str, Any] | None:
+    """The call a step makes fail, if the model says: ``{call, patch, where, inside_kernel, command}``."""
+    fault: Callable[[Any], dict[str, Any] | None] | None = getattr(model, "fault", None)
+    return fault(label) if fault is not None else None
+
+
 def step_json(model: Model, step: Step) -> dict[str, Any]:
-    """``{action, command, log, events}``: the log's strings, and ``as_json()`` of its other items."""
-    return {
+    """``{action, command, log, events}`` and ``fault`` when the step makes a call fail: the log's strings,
+    ``as_json()`` of its other items; ``command`` is runnable as it is (``action`` is the kernel entry
+    point the model ran)."""
+    out: dict[str, Any] = {
         "action": str(step.label),
         "command": command_of(model, step),
         "log": log_lines(step.log),
         "events": log_events(step.log),
     }
+    fault = fault_of_label(model, step.label)
+    if fault is not None:
+        out["fault"] = fault
+    return out
 
 
 def trace_json(model: Model, result: PropertyResult) -> list[dict[str, Any]] | None:

@@ -350,6 +350,10 @@ class KlpModel:
     def command(self, label: Call) -> str | None:
         return command_of(label, self.config)
 
+    def fault(self, label: Call) -> dict[str, Any] | None:
+        """The call the step makes fail, and how a shell makes it fail, if it can (`fault_of`)."""
+        return fault_of(label, self.config)
+
     def event_kinds(self) -> set[str]:
         """The kinds of events this variant produces (for klpmc diff): state and/or object callbacks."""
         return event_kinds_of(self.features)
@@ -469,15 +473,30 @@ class InsmodResult:
         return hash((self.module, self.ret))
 
 
-def command_of(label: Call, config: Config) -> str | None:
-    """The shell command a person types for a step, as the selftest harness writes it."""
-    f, a = label.func, label.args
-    note = ""
+def _fault_arg(label: Call) -> tuple[tuple[Any, ...], tuple[str, str, str] | None]:
+    """The label's arguments without its fault, and the fault (call, patch, where) if it has one."""
+    a = label.args
     if a and isinstance(a[-1], str) and a[-1].startswith("fail="):
-        note = f"    # {a[-1][5:].replace(':', ' of ', 1).replace(':', ' for ', 1)} fails"
-        a = a[:-1]
+        kind, patch, where = [*a[-1][5:].split(":", 2), "", ""][:3]
+        return a[:-1], (kind, patch, where)
+    return a, None
+
+
+def command_of(label: Call, config: Config) -> str | None:
+    """The shell command a person types for a step, as the selftest harness writes it: runnable as it is.
+
+    A failing callback of the livepatch being loaded is the generated module's ``fail`` parameter; any
+    other fault is the step's `fault_of`, not part of the command.
+    """
+    from klpmc.kmodgen import FAIL_PARAM, KERNEL_FAULTS, fail_value
+
+    f = label.func
+    a, fault = _fault_arg(label)
     if f in ("klp_enable_patch", "klp_module_coming"):
-        return f"insmod {config.module_path(a[0])}{''.join(' ' + x for x in a[1:])}{note}"
+        args = [str(x) for x in a[1:]]
+        if fault is not None and fault[1] == a[0] and fault[0] not in KERNEL_FAULTS and config.fixtures is None:
+            args.append(f"{FAIL_PARAM}={fail_value(fault[0], fault[2])}")
+        return f"insmod {config.module_path(a[0])}{''.join(' ' + x for x in args)}"
     if f in ("klp_module_going", "delete_module"):
         return f"rmmod {a[0]}"
     if f == "enabled_store":
@@ -485,3 +504,23 @@ def command_of(label: Call, config: Config) -> str | None:
     if f == "force_store":
         return f"echo 1 > /sys/kernel/livepatch/{a[0]}/force"
     return None
+
+
+def fault_of(label: Call, config: Config) -> dict[str, Any] | None:
+    """The call a step makes fail: ``{call, patch, where, inside_kernel, command}``, where ``command`` is
+    what makes it fail from a shell, if anything can (the step's own command carries it when it loads
+    that livepatch; else a write to the loaded livepatch's ``fail`` parameter before the step)."""
+    from klpmc.kmodgen import FAIL_PARAM, KERNEL_FAULTS, fail_value
+
+    a, fault = _fault_arg(label)
+    if fault is None:
+        return None
+    kind, patch, where = fault
+    inside = kind in KERNEL_FAULTS
+    if inside or config.fixtures is not None:
+        command = None
+    elif label.func in ("klp_enable_patch", "klp_module_coming") and a and a[0] == patch:
+        command = command_of(label, config)
+    else:
+        command = f"echo -n {fail_value(kind, where)} > /sys/module/{patch}/parameters/{FAIL_PARAM}"
+    return {"call": kind, "patch": patch, "where": where, "inside_kernel": inside, "command": command}

@@ -36,7 +36,7 @@ from ._fields import Field, Sig, Table, Tokens, Vocab, ghost_fields, kernel_fiel
 from ._ghost import Observer
 from ._kbuild import Core, build_core, open_tree
 from ._klp import Call, fault_text, finding_log
-from ._model import InsmodResult, command_of, config_signature, event_key_of, event_kinds_of, step_fields
+from ._model import InsmodResult, command_of, config_signature, event_key_of, event_kinds_of, fault_of, step_fields
 from ._view import Checker, StepView, View, bind_rule, step_values, terms_step, terms_view, values_view
 
 FEATURES = (*MAINLINE.features, "kernel_c")    # on a tree of another API, its own (`make_kernel_def`)
@@ -294,6 +294,10 @@ class KernelModel:
         if label.func in ("klp_try_complete_transition", "klp_free_patch_work_fn", "work"):
             return None
         return command_of(label, self.config)
+
+    def fault(self, label: Call) -> dict[str, Any] | None:
+        """The call the step makes fail, and how a shell makes it fail, if it can."""
+        return fault_of(label, self.config)
 
     def event_kinds(self) -> set[str]:
         return event_kinds_of(self.features)
