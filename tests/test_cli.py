@@ -54,7 +54,7 @@ def replay(path: Path, check: bool) -> tuple[list[str], bool]:
     if not check:
         return produced, True
     if produced == expected:
-        return [], True
+        return produced, True
     return ["--- expected", "+++ produced", "-" + expected[0], "+" + produced[0]], False
 
 
@@ -264,10 +264,13 @@ def test_replay(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     scenario = tmp_path / "s.txt"
     scenario.write_text("inc 0\ninc 1\n")
     assert run(capsys, "replay", "toy", str(scenario)) == (0, "inc 0\ninc 1\n", "")
-    assert run(capsys, "replay", "toy", str(scenario), "--check") == (0, "", "")
+    assert run(capsys, "replay", "toy", str(scenario), "--check") == (
+        0, f"{scenario}: matches the expected log, 2 lines\n", "")
     scenario.write_text("inc 9\ninc 1\n")
     code, out, _ = run(capsys, "replay", "toy", str(scenario), "--check")
-    assert code == 1 and out == "--- expected\n+++ produced\n-inc 9\n+inc 0\n"
+    assert code == 1 and out == ("--- expected\n+++ produced\n-inc 9\n+inc 0\n"
+                                 f"{scenario}: differs from the expected log at line 1: expected 'inc 9', "
+                                 "toy printed 'inc 0'\n")
 
 
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:
