@@ -1,7 +1,9 @@
 """The ``klpmc`` command: parse the command line, run one subcommand of `klpmc.commands`, turn errors into one line.
 
-Exit codes: 0 every verdict is as the model's manifest expects (or the replay matches), 1 a verdict differs
-(or the replay does not match), 2 bad input: one line on stderr naming the problem and what exists instead.
+Exit codes, in every subcommand: 0 every verdict is as the model's manifest expects (or the replay matches),
+1 a verdict differs (or the replay does not match), 2 bad input: one line on stderr naming the problem and
+what exists instead, 130 Ctrl-C ended the run (what it settled is printed, the rest is undetermined).
+3 is klpmc's own fault: an internal error, one line (KLPMC_DEBUG=1 shows the traceback).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from klpmc.engine import ModelError, ReplayError
 from klpmc.realkernel.commands import confirm_cmd, fetch_kernel_cmd
 from klpmc.registry import InputError
 
-__all__ = ["ProgressDisplay", "cli", "get_model", "main", "run"]
+__all__ = ["INTERNAL_ERROR", "ProgressDisplay", "cli", "get_model", "main", "run"]
+
+INTERNAL_ERROR = 3      # an exception klpmc did not expect: its bug, not the input's
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,6 +93,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("klpmc: interrupted", err=True)
         return 130
+    except BrokenPipeError:         # the reader went away (| head): nothing left to say to it
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- Python flushes stdout at exit
+        return 141
+    except Exception as e:
+        if os.environ.get("KLPMC_DEBUG"):
+            raise
+        text = " ".join(str(e).split())[:300]
+        click.echo(f"klpmc: internal error: {type(e).__name__}{': ' + text if text else ''} "
+                   "(a bug in klpmc; KLPMC_DEBUG=1 shows the traceback)", err=True)
+        return INTERNAL_ERROR
     return rv if isinstance(rv, int) else 0
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from klpmc.diff import _comparer
-from klpmc.engine import Exploration, Label, Log, Model, Trace, Visitor, _keeper, explore
+from klpmc.engine import Exploration, Label, Log, Model, Progress, Trace, Visitor, _keeper, explore
 from klpmc.steps import log_lines
 
 __all__ = ["ConformDifference", "Conformance", "conform"]
@@ -131,10 +131,11 @@ class ConformVisitor(Visitor):
 
 
 def conform(spec: Model, impl: Model, internal: Callable[[Label], bool] = lambda label: False,
-            lines: Callable[[Log], Sequence[str]] = log_lines, max_states: int | None = None) -> Conformance:
+            lines: Callable[[Log], Sequence[str]] = log_lines, max_states: int | None = None,
+            progress: Callable[[Progress], None] | None = None) -> Conformance:
     """Run the shortest trace to every state of ``spec`` on ``impl``; compare them step by step."""
     visitor = ConformVisitor(spec, impl, internal, lines)
-    run = explore(spec, [visitor], max_states=max_states)
+    run = explore(spec, [visitor], max_states=max_states, progress=progress)
     return visitor.finish(run)
 
 

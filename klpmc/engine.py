@@ -359,7 +359,10 @@ class _Loop:
                 frontier[len(keys) - 1] = s
         if not keys:
             raise ModelError(f"{type(model).__name__}.init_states() gave no initial state")
-        self._check_first(frontier[0] if keyed else keys[0])
+        try:
+            self._check_first(frontier[0] if keyed else keys[0])
+        except KeyboardInterrupt:
+            return Exploration(model, keys, parents, 0, time.perf_counter() - t0, "interrupted")
 
         next_steps = model.next_steps
         transitions = 0
@@ -513,14 +516,22 @@ class PropertyVisitor(Visitor):
         return False
 
     def results(self, run: Exploration) -> tuple[PropertyResult, ...]:
+        """Each property's verdict, with the trace that settled it rebuilt; Ctrl-C while the traces are
+        rebuilt leaves the verdicts and drops the traces not rebuilt yet."""
         out = []
+        rebuild = True
         for pos, prop in enumerate(self.props):
             hit = self.hits.get(pos)
             if hit is None:
                 out.append(PropertyResult(prop, prop.verdict_at_end if run.complete else "undetermined"))
-            else:
-                trace = run.trace(hit[0], hit[1] if len(hit) == 2 else None)
-                out.append(PropertyResult(prop, prop.verdict_on_fire, trace))
+                continue
+            trace = None
+            if rebuild:
+                try:
+                    trace = run.trace(hit[0], hit[1] if len(hit) == 2 else None)
+                except KeyboardInterrupt:
+                    rebuild = False
+            out.append(PropertyResult(prop, prop.verdict_on_fire, trace))
         return tuple(out)
 
 
@@ -566,7 +577,9 @@ def check(
     _validate_bounds(max_states, max_depth)
     checker = PropertyVisitor(model, props, stop_on_violation)
     run = explore(model, (checker, *visitors), max_states=max_states, max_depth=max_depth, progress=progress)
-    return Result(checker.results(run), run.stats(), run.complete, run.stop_reason)
+    results = checker.results(run)
+    traced = all(r.trace is not None for r in results if r.verdict in ("violated", "reachable"))
+    return Result(results, run.stats(), run.complete, run.stop_reason if traced else "interrupted")
 
 
 def _matches(wanted: Label, label: Label) -> bool:

@@ -136,7 +136,8 @@ def check_cmd(
     except KeyboardInterrupt:      # between two runs, or while one was written out
         interrupted = True
     if not reports:
-        click.echo("klpmc: interrupted before a run finished", err=True)
+        click.echo(f"interrupted: {len(configs)} configuration{'s' * (len(configs) != 1)} never ran"
+                   if per_config else "interrupted before the run finished")
         return INTERRUPTED
     if written and shutil.which("dot") is None:
         click.echo(SVG_HINT, err=True)
