@@ -434,6 +434,73 @@ def _expected(mdef: ModelDef, source: str, names: list[str], prop: Property) -> 
     return wants[0] if all(w.binding for w in wants) else ExpectedVerdict(wants[0].verdict, "", False)
 
 
+@cli.command("build")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@kernel_option
+def build_cmd(as_json: bool, kernel: TreeChoice | None) -> int:
+    """Build a kernel tree's livepatch core in user space (with the modules of the kernel model's default
+    preset) and say what the tree is; exit 1 with the compiler's first errors if it does not compile."""
+    mdef = get_model("kernel", kernel or TreeChoice())
+    try:
+        mdef.build(mdef.preset(mdef.default_preset).config)
+    except InputError as e:
+        errors = getattr(e, "errors", None)
+        if errors is None:
+            raise
+        if as_json:
+            click.echo(json.dumps({"ok": False, "what": getattr(e, "what", ""), "errors": errors}))
+        else:
+            click.echo(f"{getattr(e, 'what', 'the tree')} does not compile:")
+            click.echo(errors)
+        return 1
+    generated = [n for n, p in mdef.presets.items() if getattr(p.config, "fixtures", None) is None]
+    if as_json:
+        click.echo(json.dumps({"ok": True, "summary": mdef.summary, "features": list(mdef.features),
+                               "presets": generated, "all_presets": list(mdef.presets)}))
+    else:
+        click.echo(f"built: {mdef.summary}")
+        click.echo(f"features: {', '.join(mdef.features)}")
+        click.echo(f"presets: {', '.join(mdef.presets)}")
+    return 0
+
+
+@cli.command("series")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--kernel", metavar="DIR|TARBALL", help="The kernel tree to apply it to (default: linux-source-6.12).")
+@click.option("--port", type=click.Path(path_type=Path, dir_okay=False),
+              help="Rewrite the patches with these 'old new' renames first (a series for an older base).")
+@click.option("--preset", "presets", multiple=True,
+              help="Check this preset after each patch (repeatable; default: the presets of the tree's API "
+                   "that generated modules express).")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Check a TOML configuration.")
+@click.option("--max-states", type=click.IntRange(min=1), default=200_000, show_default=True,
+              help="Stop each check after N states (it is then reported incomplete).")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Checks run at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--html", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as HTML to FILE.")
+@click.option("--no-traces", is_flag=True, help="Leave the traces of new violations and rejected hunks out.")
+def series_cmd(path: Path, kernel: str | None, port: Path | None, presets: tuple[str, ...], config: Path | None,
+               max_states: int, jobs: int, as_json: bool, html: Path | None, no_traces: bool) -> int:
+    """Apply a posted series (an mbox file, or a folder of them in name order) patch by patch and, after
+    each patch that touches the core, build its C and check it: how each patch applies, whether it builds,
+    the verdicts, and the violations new or gone since the patch before, with their traces.  Exit 0 when
+    every patch applies, builds and keeps its expected verdicts, 1 otherwise."""
+    from klpmc.seriescheck import check_series, format_series, series_json, write_series_report
+
+    if presets and config is not None:
+        raise click.UsageError("--preset and --config exclude each other; give one")
+    res = check_series(kernel, path, port, presets, config, max_states, jobs)
+    if html is not None:
+        write_series_report(html, res)
+    if as_json:
+        click.echo(json.dumps(series_json(res), indent=2))
+    else:
+        click.echo("\n".join(format_series(res, traces=not no_traces)))
+        if html is not None:
+            click.echo(f"report: {html}")
+    return 0 if res.ok else 1
+
+
 @cli.command("replay")
 @click.argument("model")
 @click.argument("files", metavar="FILE...", nargs=-1, required=True,

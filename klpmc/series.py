@@ -266,6 +266,9 @@ def _apply(root: Path, text: str) -> tuple[str, list[str], str]:
         if line.startswith("patching file "):
             current = line[len("patching file "):].strip("'")
             continue
+        if line.startswith("|diff --git a/"):      # patch quotes the header of a file it cannot find
+            current = line.split(" b/", 1)[-1].strip()
+            continue
         m = _HUNK.match(line)
         if m is None:
             if line.strip() and not line.startswith(("checking file", "Hmm...")):

@@ -202,5 +202,17 @@ def read_source(path: Path) -> str:
     return path.read_text(errors="replace")
 
 
-__all__ = ["FAULT_KINDS", "OP_GREP", "OP_READ", "OP_INSMOD", "OP_INSMOD_RELOAD", "OP_RMMOD", "OP_RMMOD_RELOAD", "OP_RUN_WORK",
-           "OP_WRITE", "CKernel", "Outcome", "parse_log"]
+__all__ = [
+    "FAULT_KINDS",
+    "OP_GREP",
+    "OP_INSMOD",
+    "OP_INSMOD_RELOAD",
+    "OP_READ",
+    "OP_RMMOD",
+    "OP_RMMOD_RELOAD",
+    "OP_RUN_WORK",
+    "OP_WRITE",
+    "CKernel",
+    "Outcome",
+    "parse_log",
+]
