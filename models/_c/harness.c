@@ -77,7 +77,7 @@ work_func_t klpmc_free_patch_work_fn(void);
 #define POISON 0x6b
 #define MAX_MODULES 256
 #define MAX_SYMBOLS 4096
-#define MAX_HOOKS 64
+#define MAX_HOOKS 32
 #define MAX_OPS 64
 #define LOG_SIZE (1 << 20)
 #define FIRST_KWORKER 3
@@ -118,7 +118,8 @@ struct klpmc_hook {
 		char none;
 	} orig;
 	const char *patch;
-	char key[64];                /* "<patch> o <object>" or "<patch> s <state id>": the table's order */
+	const char *object;          /* the table's order: patch, then object ("vmlinux" first) or state id */
+	unsigned long state;
 };
 static struct klpmc_hook klpmc_hooks[MAX_HOOKS];
 
@@ -192,6 +193,7 @@ struct scratch {
 	char altstack[65536];                     /* the signal handler's stack */
 	size_t baseline;                          /* live allocations of the booted kernel */
 	const char *state_patch[64];              /* this call: whose callback last ran for a state id */
+	char page[4096];                          /* the buffer a parameter's getter writes */
 };
 
 /*
@@ -1109,7 +1111,20 @@ static struct klpmc_hook *hook_of(void *owner)
  * one has depends on which are hooked, not on the order they came in nor where a module allocated its
  * states.
  */
-static struct klpmc_hook *hook_slot(void *owner, const char *key)
+static int hook_cmp(const struct klpmc_hook *h, const char *patch, const char *object, unsigned long state)
+{
+	int c = strcmp(h->patch, patch);
+
+	if (c)
+		return c;
+	if (!h->object != !object)               /* objects before states */
+		return h->object ? -1 : 1;
+	if (object)
+		return strcmp(h->object, object);
+	return h->state < state ? -1 : h->state > state;
+}
+
+static struct klpmc_hook *hook_slot(void *owner, const char *patch, const char *object, unsigned long state)
 {
 	int n = 0, i;
 
@@ -1120,11 +1135,13 @@ static struct klpmc_hook *hook_slot(void *owner, const char *key)
 			return &klpmc_hooks[i];
 	if (n == MAX_HOOKS)
 		klpmc_finding("harness", "more than %d objects and states with callbacks", MAX_HOOKS);
-	for (i = n; i > 0 && strcmp(klpmc_hooks[i - 1].key, key) > 0; i--)
+	for (i = n; i > 0 && hook_cmp(&klpmc_hooks[i - 1], patch, object, state) > 0; i--)
 		klpmc_hooks[i] = klpmc_hooks[i - 1];
 	memset(&klpmc_hooks[i], 0, sizeof(klpmc_hooks[i]));
 	klpmc_hooks[i].owner = owner;
-	snprintf(klpmc_hooks[i].key, sizeof(klpmc_hooks[i].key), "%s", key);
+	klpmc_hooks[i].patch = patch;
+	klpmc_hooks[i].object = object;
+	klpmc_hooks[i].state = state;
 	return &klpmc_hooks[i];
 }
 
@@ -1267,10 +1284,7 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->pre_patch && !cb->post_patch && !cb->pre_unpatch && !cb->post_unpatch)
 				continue;
-			char key[64];
-
-			snprintf(key, sizeof(key), "%s o %s", patch->mod->name, obj_label(obj));
-			h = hook_slot(obj, key);
+			h = hook_slot(obj, patch->mod->name, obj->name ? obj->name : "", 0);
 			h->orig.obj = *cb;
 			h->patch = patch->mod->name;
 			cb->pre_patch = cb->pre_patch ? tramp_pre_patch : NULL;
@@ -1290,10 +1304,7 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->KLPMC_SCB0 && !cb->KLPMC_SCB1 && !cb->KLPMC_SCB2 && !cb->KLPMC_SCB3)
 				continue;
-			char key[64];
-
-			snprintf(key, sizeof(key), "%s s %08lu", patch->mod->name, state->id);
-			h = hook_slot(state, key);
+			h = hook_slot(state, patch->mod->name, NULL, state->id);
 			h->orig.state = *cb;
 			h->patch = patch->mod->name;
 			cb->KLPMC_SCB0 = cb->KLPMC_SCB0 ? tramp_s0 : NULL;
@@ -1482,11 +1493,9 @@ static int sysfs_read(const char *path)
 	if (!m || !m->mod->loaded)
 		return -ENOENT;
 	for (const struct kernel_param *p = m->params; p && p < m->params_end; p++) {
-		static char page[4096];
-
 		if (strcmp(p->name, slash + 12))
 			continue;
-		return p->ops && p->ops->get ? p->ops->get(page, p) : 0;
+		return p->ops && p->ops->get ? p->ops->get(S->page, p) : 0;
 	}
 	return -ENOENT;
 }
@@ -1808,12 +1817,20 @@ static inline void mix(struct hash *h, uint64_t v)
 
 static void scan(struct hash *h, const char *p, size_t n, size_t *tail)
 {
-	size_t i;
+	size_t i, zeros = 0;
 
 	for (i = 0; i + 8 <= n; i += 8) {
 		uint64_t w;
 
 		memcpy(&w, p + i, 8);
+		if (w == 0) {                        /* a run of zero words is mixed as its length */
+			zeros++;
+			continue;
+		}
+		if (zeros) {
+			mix(h, 0x2E40ULL ^ (zeros << 16));
+			zeros = 0;
+		}
 		if (w >= (uint64_t)ARENA_BASE && w < (uint64_t)(ARENA_BASE + M->top)) {
 			struct alloc *a = find_alloc((void *)w);
 
@@ -1834,6 +1851,8 @@ static void scan(struct hash *h, const char *p, size_t n, size_t *tail)
 		}
 		mix(h, w);
 	}
+	if (zeros)
+		mix(h, 0x2E40ULL ^ (zeros << 16));
 	for (; i < n; i++)
 		mix(h, (unsigned char)p[i]);
 }
@@ -2184,7 +2203,7 @@ const char *klpmc_core_data(size_t *len)
  * finding, read the facts and the digest of the state it leads to. Returns what klpmc_step returns.
  */
 int klpmc_run(const char *snap, size_t snaplen, int op, const char *a, const char *b, const char *fail_at,
-	      int *ret, int *facts, unsigned char *digest)
+	      int *ret, int *facts, unsigned char *digest, size_t *loglen)
 {
 	int rc;
 
@@ -2194,5 +2213,6 @@ int klpmc_run(const char *snap, size_t snaplen, int op, const char *a, const cha
 		klpmc_facts(facts);
 		klpmc_digest(digest);
 	}
+	*loglen = S->loglen;                      /* the log is at klpmc_log()'s address, which never moves */
 	return rc;
 }
