@@ -1861,7 +1861,7 @@ static void scan(struct hash *h, const char *p, size_t n, size_t *tail)
 void klpmc_digest(unsigned char out[16])
 {
 	struct hash h = { 0x243F6A8885A308D3ULL, 0x13198A2E03707344ULL };
-	size_t tail = 0, head = 0, live = 0, bytes = 0;
+	size_t tail = 0, head = 0, live = 0;
 
 	if (M->nallocs > S->canon_cap) {
 		S->canon_cap = M->nallocs * 2 + 1024;
@@ -1887,12 +1887,12 @@ void klpmc_digest(unsigned char out[16])
 		scan(&h, ARENA_BASE + a->off, a->size, &tail);
 	}
 	for (size_t i = 0; i < M->nallocs; i++)
-		if (M->a[i].live) {
-			live++;
-			bytes += M->a[i].size;
-		}
-	mix(&h, live);                           /* unreachable allocations count: leaks */
-	mix(&h, bytes);
+		live += M->a[i].live;
+	/*
+	 * Memory nothing reaches any more is a leak: whether there is one is part of the state, how many
+	 * is not (a module that leaks on every failed load would make the states endless).
+	 */
+	mix(&h, live > tail);
 	memcpy(out, &h.a, 8);
 	memcpy(out + 8, &h.b, 8);
 }
