@@ -66,6 +66,7 @@ class SeriesResult:
     version: str
     renames: Renames | None
     patches: list[PatchResult]
+    base_runs: dict[str, Json] = field(default_factory=dict)   # the tree before the series, where it checks
 
     @property
     def ok(self) -> bool:
@@ -118,6 +119,7 @@ def check_series(kernel: str | None, series: Path, port: Path | None, presets: S
     applied = apply_series(base, series, renames)
     results = [PatchResult(a) for a in applied]
     previous: dict[str, Json] | None = None      # the configurations' runs on the tree before the patch
+    base_runs: dict[str, Json] = {}
 
     def run_all(tree: Path, whats: list[tuple[str, str]]) -> dict[str, Json]:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -135,6 +137,7 @@ def check_series(kernel: str | None, series: Path, port: Path | None, presets: S
             [("preset", p) for p in (presets or r.built.get("presets", ()))]
         if previous is None:                      # the base tree on the same configurations, where it has them
             previous = {n: run for n, run in run_all(base.root, whats).items() if "error" not in run}
+            base_runs = dict(previous)
         r.runs = run_all(a.tree, whats)
         for name, run in r.runs.items():
             now = _violated(run)
@@ -147,7 +150,7 @@ def check_series(kernel: str | None, series: Path, port: Path | None, presets: S
             else:
                 r.new += [(name, p) for p in now.values()]
         previous.update({n: run for n, run in r.runs.items() if "error" not in run})
-    return SeriesResult(str(series), base.origin, base.version, renames, results)
+    return SeriesResult(str(series), base.origin, base.version, renames, results, base_runs)
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -238,7 +241,7 @@ def write_series_report(path: Path, res: SeriesResult) -> None:
 
     page = Page(f"klpmc series {Path(res.series).name}", f"on {res.base} ({res.version})"
                 + (" ported with " + res.renames.source if res.renames else ""))
-    previous: dict[str, Json] = {}
+    previous: dict[str, Json] = dict(res.base_runs)
     for r in res.patches:
         a = r.applied
         head = f"[{a.number}] {a.subject or a.file}"
