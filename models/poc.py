@@ -62,6 +62,15 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/upstream.py with [POC 1/7]: the functions
+# below changed, added, removed; every other function is upstream's, character for character.
+BASE = "upstream"
+CHANGES = ("klp_complete_transition", "__klp_disable_patch", "__klp_enable_patch")
+ADDS = ("klp_state_callback", "is_state_in_other_patches", "klp_setup_states", "klp_enable_states",
+        "klp_disable_states", "klp_release_states", "klp_enable_obsolete_states", "klp_disable_obsolete_states",
+        "klp_release_obsolete_states", "__klp_enable_patch_err")
+REMOVES = ()
+
 LOG = "livepatch"
 
 # -- core.h: the callback wrappers -----------------------------------------------------------------

@@ -61,6 +61,15 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/poc.py with [POC 2/7] to [POC 7/7]: the functions
+# below changed, added, removed; every other function is poc's, character for character.
+BASE = "poc"
+CHANGES = ("klp_is_state_compatible", "klp_is_patch_compatible", "klp_release_states", "klp_complete_transition",
+           "__klp_disable_patch", "__klp_enable_patch", "enabled_store", "klp_cleanup_module_patches_limited",
+           "klp_module_coming")
+ADDS = ("klp_patch_disable_blocked", "klp_shadow_dtor")
+REMOVES = ("klp_pre_patch_callback", "klp_post_patch_callback", "klp_pre_unpatch_callback", "klp_post_unpatch_callback")
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------

@@ -72,6 +72,14 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/v1.py with the refcount rule: the functions
+# below changed, added, removed; every other function is v1's, character for character.
+BASE = "v1"
+CHANGES = ("klp_states_post_patch", "klp_states_pre_unpatch", "klp_states_post_unpatch",
+           "klp_states_pre_unpatch_replaced", "klp_states_post_unpatch_replaced", "klp_states_post_patch_replaced")
+ADDS = ("is_state_in_newer_patches",)
+REMOVES = ()
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------

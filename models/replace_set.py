@@ -76,6 +76,16 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/v1.py with replace_set (RFC) and its v2
+# rules: the functions below changed, added, removed; every other function is v1's, character for character.
+BASE = "v1"
+CHANGES = ("klp_is_state_compatible", "klp_is_patch_compatible", "klp_states_pre_unpatch_replaced",
+           "klp_states_post_unpatch_replaced", "klp_states_post_patch_replaced", "klp_complete_transition",
+           "klp_try_complete_transition", "klp_force_transition", "klp_add_nops", "klp_init_patch",
+           "klp_free_replaced_patches_async", "klp_unpatch_replaced_patches", "__klp_enable_patch")
+ADDS = ("klp_replace_set",)
+REMOVES = ()
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------

@@ -49,6 +49,10 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): mainline is its root; each variant names its base and the
+# functions it changes, adds and removes.
+BASE = None
+
 LOG = "livepatch"
 
 # -- core.h: the callback wrappers -----------------------------------------------------------------

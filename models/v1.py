@@ -70,6 +70,17 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/upstream.py with the v1 series: the functions
+# below changed, added, removed; every other function is upstream's, character for character.
+BASE = "upstream"
+CHANGES = ("klp_is_state_compatible", "klp_is_patch_compatible", "klp_complete_transition", "__klp_disable_patch",
+           "__klp_enable_patch", "enabled_store", "klp_cleanup_module_patches_limited", "klp_module_coming")
+ADDS = ("klp_patch_disable_blocked", "is_state_in_other_patches", "klp_state_has_callback", "klp_state_callback",
+        "klp_state_shadow_dtor", "klp_states_pre_patch", "klp_states_post_patch", "klp_states_pre_unpatch",
+        "klp_states_post_unpatch", "klp_states_pre_unpatch_replaced", "klp_states_post_unpatch_replaced",
+        "klp_states_post_patch_replaced")
+REMOVES = ("klp_pre_patch_callback", "klp_post_patch_callback", "klp_pre_unpatch_callback", "klp_post_unpatch_callback")
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------
