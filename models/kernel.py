@@ -18,6 +18,7 @@ patch (klp_free_patch_work_fn) is a step of its own.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -363,14 +364,18 @@ def configure(settings: Mapping[str, str]) -> None:
 
 
 def make_kernel_def() -> ModelDef:
-    """The `kernel` model: the upstream model's presets and manifest, run on the tree's C."""
-    from . import upstream
+    """The `kernel` model: the presets and expected verdicts of the model its manifest names, run on the C."""
     from ._config import load_config, scope_configs
-    from ._def import scope_manifest
+    from ._manifest import ManifestProblem, read
 
-    up = upstream.MODEL
-    expected = {name: dict(v) for name, v in up.expected.items() if name in up.presets}
-    expected.update(scope_manifest("upstream", type(next(iter(next(iter(up.expected.values())).values())))))
+    manifest = read("kernel")
+    if manifest.verdicts_of is None:
+        raise ManifestProblem('models/manifests/kernel.json: no "verdicts_of", the model whose presets and '
+                              "verdicts the kernel's C is checked against")
+    base: ModelDef = importlib.import_module(f"{__package__}.{manifest.verdicts_of.replace('-', '_')}").MODEL
+    extra = sorted(set(manifest.presets) - set(base.presets))
+    if extra:
+        raise ManifestProblem(f"models/manifests/kernel.json: {extra[0]!r} is not a preset of {base.name}")
 
     def build(config: Config) -> KernelModel:
         return KernelModel(kernel_for(), config)
@@ -379,9 +384,9 @@ def make_kernel_def() -> ModelDef:
         name="kernel",
         summary="the livepatch core's own C of a kernel tree (default: linux-source-6.12), in user space",
         build=build,
-        presets=up.presets,
-        default_preset=up.default_preset,
-        expected=expected,
+        presets=base.presets,
+        default_preset=base.default_preset,
+        expected=base.expected,
         features=FEATURES,
         load_config=lambda path: load_config(path, "kernel", FEATURES),
         scope=lambda spec: scope_configs(spec, "kernel", FEATURES),
