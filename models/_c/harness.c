@@ -96,9 +96,24 @@ static int klpmc_nqueue;                           /* any of them may run next, 
 static struct ftrace_ops *klpmc_ftrace[MAX_OPS];
 static unsigned char klpmc_gone[MAX_MODULES];  /* a module that may not be loaded again */
 
-struct klpmc_hook {                          /* a livepatch object whose callbacks report to the log */
-	struct klp_object *obj;
-	struct klp_callbacks orig;
+/*
+ * A livepatch's object or state whose callbacks report to the log: where the callbacks are (the object
+ * or the state), the original callbacks, the patch. Which kinds of callbacks a tree has is its API:
+ * KLPMC_OBJECT_CALLBACKS (struct klp_callbacks, mainline) and KLPMC_STATE_CALLBACKS (a struct
+ * klp_state_callbacks in struct klp_state, with the four names KLPMC_SCB0..3: the series), set by the
+ * build from the tree's include/linux/livepatch.h.
+ */
+struct klpmc_hook {
+	void *owner;
+	union {
+#ifdef KLPMC_OBJECT_CALLBACKS
+		struct klp_callbacks obj;
+#endif
+#ifdef KLPMC_STATE_CALLBACKS
+		struct klp_state_callbacks state;
+#endif
+		char none;
+	} orig;
 	const char *patch;
 };
 static struct klpmc_hook klpmc_hooks[MAX_HOOKS];
@@ -172,6 +187,7 @@ struct scratch {
 	size_t canon_cap, *walk;
 	char altstack[65536];                     /* the signal handler's stack */
 	size_t baseline;                          /* live allocations of the booted kernel */
+	const char *state_patch[64];              /* this call: whose callback last ran for a state id */
 };
 
 /*
@@ -924,19 +940,42 @@ void klpmc_wait_for_completion(struct completion *x)
 }
 
 /* -------------------------------------------------------------------------------------------------
- * The callbacks of a livepatch's objects report to the log (the events the rules read): a module's
- * init calls klp_enable_patch(), which its build names klpmc_enable_patch(); the harness puts a
- * trampoline in front of each callback of each static object, then calls the real one.
+ * The callbacks of a livepatch's objects and states report to the log (the events the rules read): a
+ * module's init calls klp_enable_patch(), which its build names klpmc_enable_patch(); the harness puts a
+ * trampoline in front of each callback, then calls the real klp_enable_patch().
  * ---------------------------------------------------------------------------------------------- */
 
-static struct klpmc_hook *hook_of(struct klp_object *obj)
+static struct klpmc_hook *hook_of(void *owner)
 {
 	for (int i = 0; i < MAX_HOOKS; i++)
-		if (klpmc_hooks[i].obj == obj)
+		if (klpmc_hooks[i].owner == owner)
 			return &klpmc_hooks[i];
-	klpmc_finding("harness", "a callback of an object the harness did not see enabled");
+	klpmc_finding("harness", "a callback the harness did not see enabled");
 }
 
+/*
+ * The slot of a hook: the hooks stay sorted by their owner's address, so which slot one has depends on
+ * which are hooked, not on the order they came in.
+ */
+static struct klpmc_hook *hook_slot(void *owner)
+{
+	int n = 0, i;
+
+	while (n < MAX_HOOKS && klpmc_hooks[n].owner)
+		n++;
+	for (i = 0; i < n; i++)
+		if (klpmc_hooks[i].owner == owner)
+			return &klpmc_hooks[i];
+	if (n == MAX_HOOKS)
+		klpmc_finding("harness", "more than %d objects and states with callbacks", MAX_HOOKS);
+	for (i = n; i > 0 && (char *)klpmc_hooks[i - 1].owner > (char *)owner; i--)
+		klpmc_hooks[i] = klpmc_hooks[i - 1];
+	memset(&klpmc_hooks[i], 0, sizeof(klpmc_hooks[i]));
+	klpmc_hooks[i].owner = owner;
+	return &klpmc_hooks[i];
+}
+
+#ifdef KLPMC_OBJECT_CALLBACKS
 static const char *obj_label(struct klp_object *obj)
 {
 	return obj->name ? obj->name : "vmlinux";
@@ -945,7 +984,7 @@ static const char *obj_label(struct klp_object *obj)
 static int tramp_pre_patch(struct klp_object *obj)
 {
 	struct klpmc_hook *h = hook_of(obj);
-	int ret = h->orig.pre_patch(obj);
+	int ret = h->orig.obj.pre_patch(obj);
 
 	event("pre_patch", h->patch, obj_label(obj), -1, ret);
 	return ret;
@@ -956,7 +995,7 @@ static void tramp_post_patch(struct klp_object *obj)
 	struct klpmc_hook *h = hook_of(obj);
 
 	event("post_patch", h->patch, obj_label(obj), -1, 0);
-	h->orig.post_patch(obj);
+	h->orig.obj.post_patch(obj);
 }
 
 static void tramp_pre_unpatch(struct klp_object *obj)
@@ -964,7 +1003,7 @@ static void tramp_pre_unpatch(struct klp_object *obj)
 	struct klpmc_hook *h = hook_of(obj);
 
 	event("pre_unpatch", h->patch, obj_label(obj), -1, 0);
-	h->orig.pre_unpatch(obj);
+	h->orig.obj.pre_unpatch(obj);
 }
 
 static void tramp_post_unpatch(struct klp_object *obj)
@@ -972,47 +1011,111 @@ static void tramp_post_unpatch(struct klp_object *obj)
 	struct klpmc_hook *h = hook_of(obj);
 
 	event("post_unpatch", h->patch, obj_label(obj), -1, 0);
-	h->orig.post_unpatch(obj);
+	h->orig.obj.post_unpatch(obj);
+}
+#endif
+
+#ifdef KLPMC_STATE_CALLBACKS
+#define KLPMC_STR2(x) #x
+#define KLPMC_STR(x) KLPMC_STR2(x)
+static void state_event(const char *cb, struct klpmc_hook *h, struct klp_state *state, int ret)
+{
+	if (state->id < 64)
+		S->state_patch[state->id] = h->patch;
+	event(cb, h->patch, NULL, (long)state->id, ret);
 }
 
-/*
- * The slot of an object's hook: the hooks stay sorted by the object's address, so which slot an object
- * has depends on which objects are hooked, not on the order they came in.
- */
-static struct klpmc_hook *hook_slot(struct klp_object *obj)
+static int tramp_s0(struct klp_patch *patch, struct klp_state *state)
 {
-	int n = 0, i;
+	struct klpmc_hook *h = hook_of(state);
+	int ret = h->orig.state.KLPMC_SCB0(patch, state);
 
-	while (n < MAX_HOOKS && klpmc_hooks[n].obj)
-		n++;
-	for (i = 0; i < n; i++)
-		if (klpmc_hooks[i].obj == obj)
-			return &klpmc_hooks[i];
-	if (n == MAX_HOOKS)
-		klpmc_finding("harness", "more than %d objects with callbacks", MAX_HOOKS);
-	for (i = n; i > 0 && (char *)klpmc_hooks[i - 1].obj > (char *)obj; i--)
-		klpmc_hooks[i] = klpmc_hooks[i - 1];
-	memset(&klpmc_hooks[i], 0, sizeof(klpmc_hooks[i]));
-	return &klpmc_hooks[i];
+	state_event(KLPMC_STR(KLPMC_SCB0), h, state, ret);
+	return ret;
+}
+
+static void tramp_s1(struct klp_patch *patch, struct klp_state *state)
+{
+	struct klpmc_hook *h = hook_of(state);
+
+	state_event(KLPMC_STR(KLPMC_SCB1), h, state, 0);
+	h->orig.state.KLPMC_SCB1(patch, state);
+}
+
+static void tramp_s2(struct klp_patch *patch, struct klp_state *state)
+{
+	struct klpmc_hook *h = hook_of(state);
+
+	state_event(KLPMC_STR(KLPMC_SCB2), h, state, 0);
+	h->orig.state.KLPMC_SCB2(patch, state);
+}
+
+static void tramp_s3(struct klp_patch *patch, struct klp_state *state)
+{
+	struct klpmc_hook *h = hook_of(state);
+
+	state_event(KLPMC_STR(KLPMC_SCB3), h, state, 0);
+	h->orig.state.KLPMC_SCB3(patch, state);
+}
+#endif
+
+void __real_klp_shadow_free_all(unsigned long id, klp_shadow_dtor_t dtor);
+
+/*
+ * Which patch frees a state's shadow variables: the one listed patch with an is_shadow state of that
+ * id; when several are (the core frees a replaced patch's state), the one whose state callback ran last
+ * in this call; else the transition's patch.
+ */
+static const char *shadow_freer(unsigned long id)
+{
+	const char *found = NULL;
+#ifdef KLPMC_STATE_IS_SHADOW
+	struct klp_patch *p;
+	int n = 0;
+
+	list_for_each_entry(p, &klp_patches, list) {
+		struct klp_state *st = klp_get_state(p, id);
+
+		if (st && st->is_shadow) {
+			found = p->mod->name;
+			n++;
+		}
+	}
+	if (n == 1)
+		return found;
+#endif
+	if (id < 64 && S->state_patch[id])
+		return S->state_patch[id];
+	if (found)
+		return found;
+	return klp_transition_patch ? klp_transition_patch->mod->name : NULL;
+}
+
+/* the core frees a state's shadow variables (a series' is_shadow state): an event, then the real free */
+void __wrap_klp_shadow_free_all(unsigned long id, klp_shadow_dtor_t dtor)
+{
+	event("shadow_free_all", shadow_freer(id), NULL, (long)id, 0);
+	__real_klp_shadow_free_all(id, dtor);
 }
 
 int klpmc_enable_patch(struct klp_patch *patch)
 {
 	struct klpmc_module *m = patch && patch->mod ? module_of(patch->mod) : NULL;
-	struct klp_object *obj;
 
 	if (m)
 		m->patch = patch;
+#ifdef KLPMC_OBJECT_CALLBACKS
 	if (patch && patch->objs) {
+		struct klp_object *obj;
+
 		klp_for_each_object_static(patch, obj) {
 			struct klp_callbacks *cb = &obj->callbacks;
-			struct klpmc_hook *h = NULL;
+			struct klpmc_hook *h;
 
 			if (!cb->pre_patch && !cb->post_patch && !cb->pre_unpatch && !cb->post_unpatch)
 				continue;
 			h = hook_slot(obj);
-			h->obj = obj;
-			h->orig = *cb;
+			h->orig.obj = *cb;
 			h->patch = patch->mod->name;
 			cb->pre_patch = cb->pre_patch ? tramp_pre_patch : NULL;
 			cb->post_patch = cb->post_patch ? tramp_post_patch : NULL;
@@ -1020,6 +1123,27 @@ int klpmc_enable_patch(struct klp_patch *patch)
 			cb->post_unpatch = cb->post_unpatch ? tramp_post_unpatch : NULL;
 		}
 	}
+#endif
+#ifdef KLPMC_STATE_CALLBACKS
+	if (patch && patch->states) {
+		struct klp_state *state;
+
+		for (state = patch->states; state->id; state++) {
+			struct klp_state_callbacks *cb = &state->callbacks;
+			struct klpmc_hook *h;
+
+			if (!cb->KLPMC_SCB0 && !cb->KLPMC_SCB1 && !cb->KLPMC_SCB2 && !cb->KLPMC_SCB3)
+				continue;
+			h = hook_slot(state);
+			h->orig.state = *cb;
+			h->patch = patch->mod->name;
+			cb->KLPMC_SCB0 = cb->KLPMC_SCB0 ? tramp_s0 : NULL;
+			cb->KLPMC_SCB1 = cb->KLPMC_SCB1 ? tramp_s1 : NULL;
+			cb->KLPMC_SCB2 = cb->KLPMC_SCB2 ? tramp_s2 : NULL;
+			cb->KLPMC_SCB3 = cb->KLPMC_SCB3 ? tramp_s3 : NULL;
+		}
+	}
+#endif
 	return klp_enable_patch(patch);
 }
 
@@ -1028,7 +1152,7 @@ static void unhook_module(struct klpmc_module *m)
 	int n = 0;
 
 	for (int i = 0; i < MAX_HOOKS; i++) {
-		char *o = (char *)klpmc_hooks[i].obj;
+		char *o = (char *)klpmc_hooks[i].owner;
 
 		if (o && !(o >= m->data && o < m->data + m->data_len))
 			klpmc_hooks[n++] = klpmc_hooks[i];
@@ -1263,6 +1387,7 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 	S->points[0] = '\0';
 	S->npoints = 0;
 	S->ndeferred = 0;
+	memset(S->state_patch, 0, sizeof(S->state_patch));
 	snprintf(S->fail_at, sizeof(S->fail_at), "%s", fail_at ? fail_at : "");
 	*ret = 0;
 	S->guarded = 1;
@@ -1616,8 +1741,16 @@ int klpmc_facts(int *out)
 			struct klp_state *st = p ? klp_get_state(p, S->sids[s]) : NULL;
 
 			*o++ = st != NULL;
+#ifdef KLPMC_STATE_VERSION
 			*o++ = st ? (int)st->version : 0;
-			*o++ = 0;                   /* setup: mainline's states have no callbacks */
+#else
+			*o++ = st ? 1 : 0;          /* a series without versions: every state is version 1 */
+#endif
+#ifdef KLPMC_STATE_CALLBACKS
+			*o++ = st && st->callbacks.KLPMC_SCB0;   /* it has a setup callback */
+#else
+			*o++ = 0;                   /* mainline's states have no callbacks */
+#endif
 		}
 	}
 	for (int s = 0; s < ns; s++)

@@ -4,6 +4,8 @@
 #define _KLPMC_LINUX_KERNEL_H
 
 #include <linux/types.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
