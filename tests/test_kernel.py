@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,3 +171,13 @@ def test_no_gcc_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError, match=r"gcc is not installed \(apt-get install gcc\)"):
         build_core(tree)
+
+
+def test_jobs_2_on_the_c_prints_what_jobs_1_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each worker process loads its own copy of the C: a scope spread over two gives the same JSON."""
+    timing = re.compile(r'"(seconds|states_per_second|peak_memory)": [\d.]+')
+    outs = []
+    for jobs in ("1", "2"):
+        assert run(["check", "kernel", "--scope", "patches=2,states=1", "--json", "--jobs", jobs]) == 0
+        outs.append(timing.sub("T", capsys.readouterr().out))
+    assert outs[0] == outs[1] and outs[0].count('"scope": ') == 1 + 16
