@@ -99,9 +99,12 @@ def run_job(job: Job) -> Done:
 def _processes(jobs: Sequence[Job], n: int) -> Iterator[Done]:
     # spawn, not fork: a worker starts clean (the kernel model's C is loaded at fixed addresses per process)
     workers = min(n, len(jobs))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
         # chunks of a few jobs: fewer round trips, still enough chunks to keep every worker busy to the end
-        yield from pool.map(run_job, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
+        yield from pool.map(run_job, jobs, chunksize=max(1, len(jobs) // (workers * 64)))
+    finally:   # Ctrl-C or an interrupted run: the jobs not started yet are dropped, not run to the end
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(jobs: Sequence[Job], address: str) -> Iterator[Done]:
