@@ -6,12 +6,14 @@ Exit codes: 0 every verdict is as the model's manifest expects (or the replay ma
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -76,20 +78,46 @@ class ProgressDisplay:
             self.shown = 0
 
 
+@dataclass(frozen=True)
+class TreeChoice:
+    """``--kernel``, ``--series`` and ``--port``: the tree the kernel model builds, as the user gave it."""
+
+    kernel: str | None = None
+    series: str | None = None
+    port: str | None = None
+
+    def settings(self) -> dict[str, str | None]:
+        return {"kernel": self.kernel, "series": self.series, "port": self.port}
+
+
 def kernel_option(f: Any) -> Any:
-    """``--kernel DIR|TARBALL``: the kernel tree whose C the kernel model runs."""
+    """``--kernel DIR|TARBALL``, ``--series PATH``, ``--port RENAMES``: the kernel tree whose C the kernel
+    model runs, a posted series applied to it, and the renames that port the series to it. The command
+    gets them as one ``kernel`` argument (a `TreeChoice`, None when none was given)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, kernel: str | None = None, series: str | None = None, port: str | None = None,
+                **kwargs: Any) -> Any:
+        choice = TreeChoice(kernel, series, port) if (kernel or series or port) else None
+        return f(*args, kernel=choice, **kwargs)
+
+    wrapper = click.option("--port", "port", metavar="RENAMES",
+                           help="With --series: rewrite its patches with these 'old new' renames first.")(wrapper)
+    wrapper = click.option("--series", "series", metavar="PATH",
+                           help="Apply a posted series (an mbox file, or a folder of them in name order) "
+                                "to the tree, for the kernel model.")(wrapper)
     return click.option("--kernel", "kernel", metavar="DIR|TARBALL",
-                        help="The kernel tree the kernel model builds (default: linux-source-6.12's tarball).")(f)
+                        help="The kernel tree the kernel model builds (default: linux-source-6.12's tarball).")(wrapper)
 
 
-def get_model(name: str, kernel: str | None = None) -> ModelDef:
+def get_model(name: str, kernel: TreeChoice | None = None) -> ModelDef:
     """A model by name, with its own settings from the command line applied."""
     mdef = registry.get_model(name)
     if kernel is not None:
         if mdef.configure is None:
             takes = ", ".join(n for n, m in registry.all_models().items() if m.configure is not None) or "none"
-            raise InputError(f"model {mdef.name!r} takes no --kernel; models that do: {takes}")
-        mdef.configure({"kernel": kernel})
+            raise InputError(f"model {mdef.name!r} takes no --kernel, --series or --port; models that do: {takes}")
+        mdef = mdef.configure(kernel.settings())
     return mdef
 
 
@@ -210,7 +238,7 @@ def check_cmd(
     quiet: bool,
     jobs: int,
     dask: str | None,
-    kernel: str | None,
+    kernel: TreeChoice | None,
 ) -> int:
     """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected.
 
@@ -228,7 +256,7 @@ def check_cmd(
         why = refused(source, out=out, emit_selftest=emit_selftest, vacuity=vacuity)
         if why:
             raise InputError(why)
-        return check_scope(mdef, {"kernel": kernel} if kernel else {}, str(scope), [n for n, _, _ in configs],
+        return check_scope(mdef, kernel.settings() if kernel else {}, str(scope), [n for n, _, _ in configs],
                            properties, bounds, as_json, html, jobs, dask, click.echo)
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     reports: list[Report] = []
@@ -428,7 +456,7 @@ def _expected(mdef: ModelDef, source: str, names: list[str], prop: Property) -> 
 @kernel_options
 @kernel_option
 def replay_cmd(model: str, files: tuple[Path, ...], check_: bool, real_kernel: bool, image: Path | None,
-               headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+               headers: Path | None, jobs: int, timeout: int, kernel: TreeChoice | None) -> int:
     """Run the selftest scenario FILE on MODEL (or with --real-kernel on a kernel under qemu) and print its
     kernel log. --kernel-image, --headers, --jobs and --timeout are for --real-kernel only."""
     mdef = get_model(model, kernel)
@@ -463,7 +491,7 @@ def _replay_model(mdef: ModelDef, file: Path, check_: bool) -> int:
 @click.option("--max-states", type=click.IntRange(min=1), help="Keep the first N states (BFS order).")
 @kernel_option
 def graph_cmd(model: str, preset: str | None, config: Path | None, out: Path, max_states: int | None,
-              kernel: str | None) -> int:
+              kernel: TreeChoice | None) -> int:
     """Write the whole reachable state graph of MODEL as node-link JSON, DOT, GraphML (and SVG if small)."""
     from klpmc import graphs  # networkx only for this command
 
@@ -541,7 +569,7 @@ def format_verdicts_side_by_side(a: Report, b: Report) -> list[str]:
 @kernel_option
 def diff_cmd(
     model_a: str, model_b: str, preset: str | None, config: Path | None, max_states: int | None, limit: int,
-    as_json: bool, html: Path | None, quiet: bool, kernel: str | None,
+    as_json: bool, html: Path | None, quiet: bool, kernel: TreeChoice | None,
 ) -> int:
     """Compare two models on one configuration: verdicts side by side, then the shortest traces after
     which they behave differently.  Exit 0 when nothing differs, 1 when something does."""
@@ -549,11 +577,9 @@ def diff_cmd(
 
     ma, mb = registry.get_model(model_a), registry.get_model(model_b)
     if kernel is not None:
-        for m in (ma, mb):
-            if m.configure is not None:
-                m.configure({"kernel": kernel})
         if ma.configure is None and mb.configure is None:
             get_model(ma.name, kernel)      # says which models take --kernel
+        ma, mb = (m if m.configure is None else m.configure(kernel.settings()) for m in (ma, mb))
     what, cfg_a, cfg_b = _same_config(ma, mb, preset, config)
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     source, name = what.split(" ", 1)
@@ -632,7 +658,7 @@ def report_cmd(result: Path, html: Path | None, no_graph: bool) -> int:
 @kernel_option
 def conform_cmd(model: str, against: str, real_kernel: bool, preset: str | None, config: Path | None,
                 max_states: int | None, sample: int | None, as_json: bool, image: Path | None,
-                headers: Path | None, jobs: int, timeout: int, kernel: str | None) -> int:
+                headers: Path | None, jobs: int, timeout: int, kernel: TreeChoice | None) -> int:
     """Run the shortest trace to every state of MODEL (a Python model) on the kernel's C, or with
     --real-kernel on a kernel under qemu, and compare step by step; exit 0 when nothing differs.
 

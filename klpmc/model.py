@@ -79,7 +79,8 @@ class ModelDef:
     * ``load_config(path) -> (config, notes)``: reads ``--config FILE.toml``; raises `ConfigError`.
     * ``scope(spec) -> [(config name, config), ...]``: the configurations ``--scope SPEC`` enumerates.
     * ``replay(path, check) -> (output lines, ok)``: the selftest scenario harness.
-    * ``configure(settings)``: the model's own command-line settings (``--kernel`` for the kernel's C);
+    * ``configure(settings) -> ModelDef``: the model with its own command-line settings applied
+      (``--kernel``, ``--series``, ``--port`` for the kernel's C: its presets follow the tree's API);
       raises `InputError` for a bad one.
     """
 
@@ -94,7 +95,7 @@ class ModelDef:
     load_config: Callable[[Path], tuple[Any, list[str]]] | None = None
     scope: Callable[[str], list[tuple[str, Any]]] | None = None
     replay: Callable[[Path, bool], tuple[list[str], bool]] | None = None
-    configure: Callable[[Mapping[str, str]], None] | None = None
+    configure: Callable[[Mapping[str, str | None]], ModelDef] | None = None
 
     def __post_init__(self) -> None:
         where = f"ModelDef {self.name!r}"

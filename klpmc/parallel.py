@@ -42,7 +42,7 @@ class Job:
     """One configuration of a scope, as a worker rebuilds it."""
 
     model: str
-    settings: tuple[tuple[str, str], ...]   # the model's own settings (the kernel model's --kernel)
+    settings: tuple[tuple[str, str | None], ...]   # the model's own settings (the kernel model's --kernel)
     spec: str
     config: str
     properties: tuple[str, ...]              # --property names; empty: the model's properties
@@ -66,17 +66,17 @@ class Done:
 
 
 @cache
-def _model(name: str, settings: tuple[tuple[str, str], ...]) -> ModelDef:
+def _model(name: str, settings: tuple[tuple[str, str | None], ...]) -> ModelDef:
     mdef = registry.get_model(name)
     if settings:
         if mdef.configure is None:
             raise InputError(f"model {name!r} takes no settings")
-        mdef.configure(dict(settings))
+        mdef = mdef.configure(dict(settings))
     return mdef
 
 
 @cache
-def _scope(name: str, settings: tuple[tuple[str, str], ...], spec: str) -> Mapping[str, Any]:
+def _scope(name: str, settings: tuple[tuple[str, str | None], ...], spec: str) -> Mapping[str, Any]:
     mdef = _model(name, settings)
     if mdef.scope is None:
         raise InputError(f"model {name!r} has no --scope")
@@ -144,7 +144,7 @@ def refused(source: str, **options: object) -> str | None:
     return None
 
 
-def check_scope(mdef: ModelDef, settings: Mapping[str, str], spec: str, names: Sequence[str],
+def check_scope(mdef: ModelDef, settings: Mapping[str, str | None], spec: str, names: Sequence[str],
                 properties: Sequence[str], bounds: Mapping[str, Any], as_json: bool, html: Path | None,
                 processes: int, dask: str | None, echo: Callable[..., None]) -> int:
     """``klpmc check MODEL --scope SPEC --jobs N | --dask ADDRESS``: the output of ``--jobs 1``; the exit code."""

@@ -17,7 +17,7 @@ from klpmc.model import InputError
 from ._kbuild import Core, build_module, symbols
 from ._klp import Event
 
-OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_WRITE, OP_RUN_WORK, OP_GREP = range(7)
+OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_WRITE, OP_RUN_WORK, OP_GREP, _OP_SETTLE, OP_READ = range(9)
 FAULT_KINDS = ("setup", "pre_patch", "patch_object", "module_coming")
 
 
@@ -115,7 +115,7 @@ class CKernel:
     def set_vocabulary(self, patches: tuple[str, ...], sids: tuple[int, ...], modules: tuple[str, ...]) -> None:
         self.lib.klpmc_set_vocabulary(" ".join(patches).encode(), " ".join(map(str, sids)).encode(),
                                       " ".join(modules).encode())
-        self.nfacts = 3 + len(patches) * (4 + 3 * len(sids)) + len(sids) + 2 * len(modules)
+        self.nfacts = 4 + len(patches) * (4 + 3 * len(sids)) + len(sids) + 2 * len(modules)
         self._facts = (ctypes.c_int * self.nfacts)()
 
     def set_faults(self, kinds: frozenset[str]) -> None:
@@ -202,5 +202,5 @@ def read_source(path: Path) -> str:
     return path.read_text(errors="replace")
 
 
-__all__ = ["FAULT_KINDS", "OP_GREP", "OP_INSMOD", "OP_INSMOD_RELOAD", "OP_RMMOD", "OP_RMMOD_RELOAD", "OP_RUN_WORK",
+__all__ = ["FAULT_KINDS", "OP_GREP", "OP_READ", "OP_INSMOD", "OP_INSMOD_RELOAD", "OP_RMMOD", "OP_RMMOD_RELOAD", "OP_RUN_WORK",
            "OP_WRITE", "CKernel", "Outcome", "parse_log"]

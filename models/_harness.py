@@ -265,9 +265,11 @@ class CMachine(Machine):
         return self._step(OP_WRITE, path, value).log  # type: ignore[no-any-return]
 
     def read(self, path: str) -> tuple[Any, ...]:
+        from ._ckernel import OP_READ
+
         if not path.startswith("/sys/module/"):
             raise ScenarioError(f"cannot read '{path}'; readable: /sys/module/M/parameters/P")
-        return ()
+        return self._step(OP_READ, path).log  # type: ignore[no-any-return]
 
     def grep_live_patched(self) -> tuple[Any, ...]:
         from ._ckernel import OP_GREP

@@ -25,6 +25,10 @@ from klpmc.ktree import digest as _digest
 from klpmc.model import InputError
 
 HERE = Path(__file__).resolve().parent / "_c"
+# a module's own code as the kernel builds it for ftrace and the reliable unwinder: every function starts
+# with a call of __fentry__ (module_stub.c), and frame pointers chain its stack
+MODULE_CFLAGS = ("-pg", "-mfentry", "-fcf-protection=none", "-fno-omit-frame-pointer",
+                 "-fno-optimize-sibling-calls")
 CFLAGS = ("-std=gnu11", "-O2", "-g0", "-fPIC", "-fno-strict-aliasing", "-Wall", "-Wno-unused-but-set-variable",
           "-Wno-unused-function", "-Wno-unused-variable")
 
@@ -168,7 +172,7 @@ def build_core(tree: Tree) -> Core:
 def build_module(core: Core, name: str, source: str) -> Path:
     """A module's shared object from its C source, against the same stubs (cached)."""
     gcc = _gcc()
-    key = _digest(name, source, core.key)
+    key = _digest(name, source, core.key, " ".join(MODULE_CFLAGS))
     work = cache_dir() / "modules" / key
     lib = work / f"{name}.so"
     if lib.is_file():
@@ -179,14 +183,45 @@ def build_module(core: Core, name: str, source: str) -> Path:
     inc = _includes(core.tree, work)
     module_dirs = [f"-I{core.tree.root / d}" for d in TEST_MODULE_DIRS if (core.tree.root / d).is_dir()]
     tmp = work / f"{name}.so.tmp"
-    run = subprocess.run([gcc, *CFLAGS, *api_defines(core.api), *inc, *module_dirs, "-DKLPMC_MODULE",
-                          f"-DKBUILD_MODNAME=\"{name}\"",
-                          "-Dklp_enable_patch=klpmc_enable_patch", "-shared", "-Wl,-z,now", "-o", str(tmp),
-                          str(src), str(HERE / "module_stub.c")], capture_output=True, text=True, check=False)
+    flags = [*CFLAGS, *api_defines(core.api), *inc, *module_dirs, "-DKLPMC_MODULE", f"-DKBUILD_MODNAME=\"{name}\"",
+             "-Dklp_enable_patch=klpmc_enable_patch"]
+    objs = []
+    for source_file, extra in ((src, MODULE_CFLAGS), (HERE / "module_stub.c", ())):
+        obj = work / f"{source_file.stem}.o"
+        run = subprocess.run([gcc, *flags, *extra, "-c", "-o", str(obj), str(source_file)], capture_output=True,
+                             text=True, check=False)
+        if run.returncode:
+            raise BuildError(f"module {name}", _first_errors(run.stderr))
+        objs.append(str(obj))
+    run = subprocess.run([gcc, "-shared", "-Wl,-z,now", "-o", str(tmp), *objs], capture_output=True, text=True,
+                         check=False)
     if run.returncode:
         raise BuildError(f"module {name}", _first_errors(run.stderr))
+    missing = sorted(undefined(tmp) - exported(core.library))
+    if missing:
+        raise BuildError(f"module {name}", f"it calls {', '.join(missing[:6])}, which klpmc's stubs "
+                         "(models/_c) do not provide")
     tmp.replace(lib)
     return lib
+
+
+def undefined(path: Path) -> set[str]:
+    """The symbols a shared object needs from elsewhere, but not from the C library (versioned) or weakly."""
+    run = subprocess.run(["nm", "-u", str(path)], capture_output=True, text=True, check=False)
+    return {parts[1] for parts in (line.split() for line in run.stdout.splitlines())
+            if len(parts) == 2 and parts[0] == "U" and "@" not in parts[1]}
+
+
+_EXPORTED: dict[Path, set[str]] = {}
+
+
+def exported(path: Path) -> set[str]:
+    """The dynamic symbols a shared object defines."""
+    got = _EXPORTED.get(path)
+    if got is None:
+        run = subprocess.run(["nm", "-D", "--defined-only", str(path)], capture_output=True, text=True, check=False)
+        got = _EXPORTED[path] = {line.split()[-1] for line in run.stdout.splitlines() if line.split()}
+    return got
 
 
 def symbols(path: Path) -> list[tuple[str, int, int]]:

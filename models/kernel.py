@@ -18,12 +18,13 @@ patch (klp_free_patch_work_fn) is a step of its own.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from klpmc.kmodgen import GenerateError, sources
+from klpmc.kmodgen import MAINLINE, POC_STATE_CALLBACKS, GenerateError, KernelAPI, sources
+from klpmc.ktree import Tree
 from klpmc.logic import Domain
 from klpmc.model import InputError, ModelDef
 from klpmc.props import Property
@@ -38,7 +39,7 @@ from ._klp import Call, fault_text, finding_log
 from ._model import InsmodResult, command_of, config_signature, event_key_of, event_kinds_of, step_fields
 from ._view import Checker, StepView, View, bind_rule, step_values, terms_step, terms_view, values_view
 
-FEATURES = ("object_callbacks", "versions", "kernel_c")
+FEATURES = (*MAINLINE.features, "kernel_c")    # on a tree of another API, its own (`make_kernel_def`)
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,12 +73,13 @@ class KernelModel:
         self.vocab = Vocab()
         self.tokens = Tokens()
         self.table = Table(kernel_fields(self.sig) + ghost_fields(self.sig) +
-                           token_fields([("mem",), ("finding",)]) + [Field(("leaked",), "leaked", 0, 1)])
+                           token_fields([("mem",), ("finding",), ("shadows",)]) + [Field(("leaked",), "leaked", 0, 1)])
         self.observer = Observer(self.table)
         self.nkernel = len(kernel_fields(self.sig))
         self._mem = self.table.slot[("mem",)]
         self._finding = self.table.slot[("finding",)]
         self._leaked = self.table.slot[("leaked",)]
+        self._shadows = self.table.slot[("shadows",)]
         self.sources = module_sources(ck, config)
         self._joined: dict[tuple[int, str, int], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.livepatches = [name for name, _ in config.livepatches]
@@ -110,6 +112,7 @@ class KernelModel:
         vec[self._mem] = self.tokens(digest)
         vec[self._finding] = 0
         vec[self._leaked] = facts[self.nkernel]
+        vec[self._shadows] = self.tokens(("shadows", facts[self.nkernel + 1]))
         return CState(self.table.pack(vec), None, True)
 
     def keep(self, state: CState) -> CState:
@@ -333,7 +336,7 @@ def module_sources(ck: CKernel, config: Config) -> dict[str, str]:
             out[name] = path.read_text(errors="replace")
         return out
     try:
-        for src in sources(config):
+        for src in sources(config, ck.core.api):
             out[src.name] = src.text
     except GenerateError as e:
         raise InputError(str(e)) from None
@@ -341,7 +344,7 @@ def module_sources(ck: CKernel, config: Config) -> dict[str, str]:
 
 
 _CORES: dict[str | None, Core] = {}
-SETTINGS: dict[str, str | None] = {"kernel": None}
+SETTINGS: dict[str, str | None] = {"kernel": None, "series": None, "port": None}
 
 
 def kernel_for(tree: str | None = None) -> CKernel:
@@ -353,44 +356,75 @@ def kernel_for(tree: str | None = None) -> CKernel:
     return CKernel.load(core)
 
 
-def configure(settings: Mapping[str, str]) -> None:
-    """``--kernel DIR|TARBALL``: the tree whose C the kernel model runs (checked now, built on first use)."""
-    unknown = sorted(set(settings) - set(SETTINGS))
+def spec_of(api: KernelAPI) -> str:
+    """The Python model that specifies a tree of this API (whose presets and manifest the tree is checked
+    on): mainline's; the POC's while the per-object callbacks are there, the POC series' after; v1's."""
+    if not api.state_callbacks:
+        return "upstream"
+    if api.state_callbacks == POC_STATE_CALLBACKS:
+        return "poc" if api.object_callbacks else "poc-series"
+    return "v1"
+
+
+def configure(settings: Mapping[str, str | None]) -> ModelDef:
+    """``--kernel DIR|TARBALL`` (the tree whose C the kernel model runs), ``--series PATH`` (a posted
+    series applied to it, patch by patch) and ``--port RENAMES``: checked now; the model on that tree,
+    with the presets and manifest of the Python model of its API (`spec_of`)."""
+    unknown = sorted(k for k, v in settings.items() if k not in SETTINGS and v is not None)
     if unknown:
         raise InputError(f"the kernel model has no setting {unknown[0]}; settings: {', '.join(SETTINGS)}")
-    if "kernel" in settings:
-        open_tree(settings["kernel"])
-        SETTINGS["kernel"] = settings["kernel"]
+    tree = open_tree(settings.get("kernel"))
+    origin = settings.get("kernel")
+    if settings.get("port") and not settings.get("series"):
+        raise InputError("--port rewrites a series' patches: give --series PATH with it")
+    if settings.get("series"):
+        from klpmc.series import apply_series, patched_tree, read_renames
+
+        series = Path(str(settings["series"]))
+        renames = read_renames(Path(str(settings["port"]))) if settings.get("port") else None
+        applied = apply_series(tree, series, renames)
+        failed = [a for a in applied if a.status == "fails" and a.core]
+        if failed:
+            raise InputError(f"patch {failed[0].number} of {series} does not apply to {tree.origin}: "
+                             f"{failed[0].hunks[0] if failed[0].hunks else 'patch failed'}; "
+                             "klpmc series says more, --port RENAMES may port it")
+        tree = patched_tree(tree, applied[-1], series.name, renames is not None)
+        origin = str(tree.root)
+    SETTINGS.update(kernel=origin, series=settings.get("series"), port=settings.get("port"))
+    return make_kernel_def(tree)
 
 
-def make_kernel_def() -> ModelDef:
-    """The `kernel` model: the presets and expected verdicts of the model its manifest names, run on the C."""
+def make_kernel_def(tree: Tree | None = None) -> ModelDef:
+    """The `kernel` model on a tree (none: the default tree, whose API is mainline's, opened on first use):
+    the presets, scopes and manifest of the Python model of the tree's API, run on the tree's C."""
+    from . import poc, poc_series, upstream, v1
     from ._config import load_config, scope_configs
-    from ._manifest import ManifestProblem, read
 
-    manifest = read("kernel")
-    if manifest.verdicts_of is None:
-        raise ManifestProblem('models/manifests/kernel.json: no "verdicts_of", the model whose presets and '
-                              "verdicts the kernel's C is checked against")
-    base: ModelDef = importlib.import_module(f"{__package__}.{manifest.verdicts_of.replace('-', '_')}").MODEL
-    extra = sorted(set(manifest.presets) - set(base.presets))
-    if extra:
-        raise ManifestProblem(f"models/manifests/kernel.json: {extra[0]!r} is not a preset of {base.name}")
+    api = tree.api() if tree is not None else MAINLINE
+    spec = {"upstream": upstream, "poc": poc, "poc-series": poc_series, "v1": v1}[spec_of(api)].MODEL
+    features = (*api.features, "kernel_c")
+    where = None if tree is None else str(tree.root)
+    expected = {name: dict(v) for name, v in spec.expected.items()}
 
     def build(config: Config) -> KernelModel:
-        return KernelModel(kernel_for(), config)
+        return KernelModel(kernel_for(where), config, features)
 
+    if tree is None:
+        summary = "the livepatch core's own C of a kernel tree (default: linux-source-6.12), in user space"
+    else:
+        summary = (f"the livepatch core's own C of {tree.origin} ({tree.version}; {api.describe()}), "
+                   f"on the configurations of {spec.name}")
     return ModelDef(
         name="kernel",
-        summary="the livepatch core's own C of a kernel tree (default: linux-source-6.12), in user space",
+        summary=summary,
         build=build,
-        presets=base.presets,
-        default_preset=base.default_preset,
-        expected=base.expected,
-        features=FEATURES,
-        load_config=lambda path: load_config(path, "kernel", FEATURES),
-        scope=lambda spec: scope_configs(spec, "kernel", FEATURES),
-        replay=lambda path, check: _harness.replay_c(kernel_for(), path, check),
+        presets=spec.presets,
+        default_preset=spec.default_preset,
+        expected=expected,
+        features=features,
+        load_config=lambda path: load_config(path, "kernel", features),
+        scope=lambda scope: scope_configs(scope, "kernel", features),
+        replay=lambda path, check: _harness.replay_c(kernel_for(where), path, check),
         configure=configure,
     )
 

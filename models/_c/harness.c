@@ -59,6 +59,9 @@ int *klpmc_target_state(void);
 unsigned int *klpmc_signals_cnt(void);
 struct work_struct *klpmc_transition_work(void);
 int klpmc_shadow_exists(unsigned long id);
+unsigned int klpmc_shadow_set(void);
+void klpmc_sort_klp_ops(void);
+void klpmc_sort_shadow_hash(void);
 void klpmc_clear_stack_entries(void);
 work_func_t klpmc_free_patch_work_fn(void);
 
@@ -115,6 +118,7 @@ struct klpmc_hook {
 		char none;
 	} orig;
 	const char *patch;
+	char key[64];                /* "<patch> o <object>" or "<patch> s <state id>": the table's order */
 };
 static struct klpmc_hook klpmc_hooks[MAX_HOOKS];
 
@@ -217,6 +221,95 @@ static void log_append(const char *text, size_t n)
 	S->log[S->loglen++] = '\n';
 }
 
+/*
+ * vsnprintf() with the kernel's %pe (an error pointer by its name: -ENODEV); every other conversion is
+ * the C library's, one at a time.
+ */
+static void kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	size_t n = 0;
+
+	while (*fmt && n + 1 < size) {
+		char spec[32];
+		size_t k = 0;
+		const char *start = fmt;
+		int longs = 0, size_t_ = 0;
+
+		if (*fmt != '%') {
+			buf[n++] = *fmt++;
+			continue;
+		}
+		fmt++;
+		while (*fmt && strchr("-+ #0", *fmt))
+			fmt++;
+		if (*fmt == '*') {
+			va_arg(ap, int);           /* a width from the arguments: dropped (the kernel's core has none) */
+			fmt++;
+		}
+		while (*fmt >= '0' && *fmt <= '9')
+			fmt++;
+		if (*fmt == '.') {
+			fmt++;
+			if (*fmt == '*') {
+				va_arg(ap, int);
+				fmt++;
+			}
+			while (*fmt >= '0' && *fmt <= '9')
+				fmt++;
+		}
+		while (*fmt && strchr("hlzjt", *fmt)) {
+			longs += *fmt == 'l';
+			size_t_ |= *fmt == 'z' || *fmt == 'j' || *fmt == 't';
+			fmt++;
+		}
+		if (!*fmt)
+			break;
+		k = (size_t)(fmt - start) + 1;
+		if (k >= sizeof(spec))
+			k = sizeof(spec) - 1;
+		memcpy(spec, start, k);
+		spec[k] = '\0';
+		switch (*fmt++) {
+		case '%':
+			buf[n++] = '%';
+			continue;
+		case 'p':
+			if (*fmt == 'e') {
+				long v = (long)va_arg(ap, void *);
+				const char *name = v < 0 && v >= -4095 ? strerrorname_np((int)-v) : NULL;
+
+				fmt++;
+				if (name)
+					n += snprintf(buf + n, size - n, "-%s", name);
+				else
+					n += snprintf(buf + n, size - n, "%ld", v);
+			} else {
+				n += snprintf(buf + n, size - n, spec, va_arg(ap, void *));
+			}
+			break;
+		case 's':
+			n += snprintf(buf + n, size - n, spec, va_arg(ap, const char *));
+			break;
+		case 'c':
+			n += snprintf(buf + n, size - n, spec, va_arg(ap, int));
+			break;
+		case 'e': case 'f': case 'g':
+			n += snprintf(buf + n, size - n, spec, va_arg(ap, double));
+			break;
+		default:                                 /* d i u x X o */
+			if (longs >= 2)
+				n += snprintf(buf + n, size - n, spec, va_arg(ap, long long));
+			else if (longs || size_t_)
+				n += snprintf(buf + n, size - n, spec, va_arg(ap, long));
+			else
+				n += snprintf(buf + n, size - n, spec, va_arg(ap, int));
+		}
+		if (n >= size)
+			n = size - 1;
+	}
+	buf[n] = '\0';
+}
+
 void klpmc_printk(const char *func, const char *fmt, ...)
 {
 	char buf[1024];
@@ -227,7 +320,7 @@ void klpmc_printk(const char *func, const char *fmt, ...)
 	if (func && !strcmp(func, "klp_try_switch_task"))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	kvsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	for (line = buf; *line; line = end + 1) {
 		end = strchr(line, '\n');
@@ -336,6 +429,14 @@ static struct alloc *find_alloc(const void *p)
 	if (lo < M->nallocs && M->a[lo].off <= off && off < M->a[lo].off + M->a[lo].size)
 		return &M->a[lo];
 	return NULL;
+}
+
+/* the size of the allocation p starts, 0 if klpmc's allocator did not give it out */
+size_t klpmc_alloc_size(const void *p)
+{
+	struct alloc *a = find_alloc(p);
+
+	return a && ARENA_BASE + a->off == (const char *)p ? a->size : 0;
 }
 
 void klpmc_free(const void *p)
@@ -765,6 +866,28 @@ static unsigned long traced(unsigned long addr)
 	return regs.ip;
 }
 
+/*
+ * A module's function was called: its first instruction calls __fentry__ (modules are built with -pg
+ * -mfentry, as the kernel is for ftrace), whose trampoline (module_stub.c) asks here where to go. The
+ * registered ops that trace the function decide, through the real klp_ftrace_handler: 0 to run the
+ * function itself, else the address of the version the current task runs.
+ */
+unsigned long klpmc_fentry(unsigned long ret, unsigned long parent)
+{
+	const unsigned char *at = (const unsigned char *)ret;
+	/* the call is 6 bytes through the GOT (ff 15) or as the linker relaxes it (67 e8), else 5 (e8) */
+	unsigned long fn = (at[-6] == 0xff && at[-5] == 0x15) || (at[-6] == 0x67 && at[-5] == 0xe8) ? ret - 6 : ret - 5;
+	unsigned long to;
+
+	for (int i = 0; i < MAX_OPS; i++)
+		if (klpmc_ftrace[i] && klpmc_ftrace[i]->filter_ip == fn)
+			goto traced;
+	return 0;
+traced:
+	to = traced(fn);
+	return to == fn ? 0 : to;
+}
+
 /* -------------------------------------------------------------------------------------------------
  * Tasks and work items
  * ---------------------------------------------------------------------------------------------- */
@@ -786,11 +909,13 @@ static void task_start(int k, const char *comm, int pid, unsigned int flags)
 
 int stack_trace_save_tsk_reliable(struct task_struct *tsk, unsigned long *store, unsigned int size)
 {
-	if (tsk->sleeps_at && size > 0) {
-		store[0] = tsk->sleeps_at;
-		return 1;
-	}
-	return 0;
+	unsigned int n = 0;
+
+	if (!tsk->sleeps_at)
+		return 0;
+	for (int i = 0; i < tsk->nstack && n < size; i++)
+		store[n++] = tsk->stack[i];
+	return (int)n;
 }
 
 static void dequeue(struct work_struct *work)
@@ -854,6 +979,29 @@ static void resume(int k)
 	swap_to(k);
 }
 
+/*
+ * The return addresses on a sleeping kworker's stack, as the kernel's reliable unwinder finds them: the
+ * frame-pointer chain (modules are built with frame pointers) from the caller of msleep() while it
+ * stays on the kworker's own stack.
+ */
+static void save_stack(int k, unsigned long *fp)
+{
+	char *lo = STACK_BASE + k * STACK_SIZE, *hi = lo + STACK_SIZE;
+	struct task_struct *t = &klpmc_tasks[k];
+
+	t->nstack = 0;
+	t->stack[t->nstack++] = t->sleeps_at;
+	fp = (unsigned long *)fp[0];           /* the frame of msleep()'s caller */
+	while ((char *)fp >= lo && (char *)fp + 16 <= hi && t->nstack < (int)ARRAY_SIZE(t->stack)) {
+		unsigned long *next = (unsigned long *)fp[0];
+
+		t->stack[t->nstack++] = fp[1];
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+}
+
 void klpmc_msleep(unsigned int msecs)
 {
 	int k = klpmc_current - klpmc_tasks;
@@ -861,7 +1009,10 @@ void klpmc_msleep(unsigned int msecs)
 	if (k < FIRST_KWORKER)
 		return;                           /* the shell sleeps: time passes, nothing else */
 	klpmc_tasks[k].sleeps_at = (unsigned long)__builtin_return_address(0);
+	save_stack(k, __builtin_frame_address(0));
 	swapcontext(&CTX[k], &S->main_ctx);
+	klpmc_tasks[k].nstack = 0;
+	memset(klpmc_tasks[k].stack, 0, sizeof(klpmc_tasks[k].stack));
 }
 
 bool klpmc_queue_work(struct work_struct *work, bool delayed)
@@ -954,10 +1105,11 @@ static struct klpmc_hook *hook_of(void *owner)
 }
 
 /*
- * The slot of a hook: the hooks stay sorted by their owner's address, so which slot one has depends on
- * which are hooked, not on the order they came in.
+ * The slot of a hook: the hooks stay sorted by what they hook (patch, object or state), so which slot
+ * one has depends on which are hooked, not on the order they came in nor where a module allocated its
+ * states.
  */
-static struct klpmc_hook *hook_slot(void *owner)
+static struct klpmc_hook *hook_slot(void *owner, const char *key)
 {
 	int n = 0, i;
 
@@ -968,10 +1120,11 @@ static struct klpmc_hook *hook_slot(void *owner)
 			return &klpmc_hooks[i];
 	if (n == MAX_HOOKS)
 		klpmc_finding("harness", "more than %d objects and states with callbacks", MAX_HOOKS);
-	for (i = n; i > 0 && (char *)klpmc_hooks[i - 1].owner > (char *)owner; i--)
+	for (i = n; i > 0 && strcmp(klpmc_hooks[i - 1].key, key) > 0; i--)
 		klpmc_hooks[i] = klpmc_hooks[i - 1];
 	memset(&klpmc_hooks[i], 0, sizeof(klpmc_hooks[i]));
 	klpmc_hooks[i].owner = owner;
+	snprintf(klpmc_hooks[i].key, sizeof(klpmc_hooks[i].key), "%s", key);
 	return &klpmc_hooks[i];
 }
 
@@ -1114,7 +1267,10 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->pre_patch && !cb->post_patch && !cb->pre_unpatch && !cb->post_unpatch)
 				continue;
-			h = hook_slot(obj);
+			char key[64];
+
+			snprintf(key, sizeof(key), "%s o %s", patch->mod->name, obj_label(obj));
+			h = hook_slot(obj, key);
 			h->orig.obj = *cb;
 			h->patch = patch->mod->name;
 			cb->pre_patch = cb->pre_patch ? tramp_pre_patch : NULL;
@@ -1134,7 +1290,10 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->KLPMC_SCB0 && !cb->KLPMC_SCB1 && !cb->KLPMC_SCB2 && !cb->KLPMC_SCB3)
 				continue;
-			h = hook_slot(state);
+			char key[64];
+
+			snprintf(key, sizeof(key), "%s s %08lu", patch->mod->name, state->id);
+			h = hook_slot(state, key);
 			h->orig.state = *cb;
 			h->patch = patch->mod->name;
 			cb->KLPMC_SCB0 = cb->KLPMC_SCB0 ? tramp_s0 : NULL;
@@ -1152,10 +1311,10 @@ static void unhook_module(struct klpmc_module *m)
 	int n = 0;
 
 	for (int i = 0; i < MAX_HOOKS; i++) {
-		char *o = (char *)klpmc_hooks[i].owner;
+		struct klpmc_hook *h = &klpmc_hooks[i];
 
-		if (o && !(o >= m->data && o < m->data + m->data_len))
-			klpmc_hooks[n++] = klpmc_hooks[i];
+		if (h->owner && strcmp(h->patch, m->name))   /* the module's own objects and states go */
+			klpmc_hooks[n++] = *h;
 	}
 	for (; n < MAX_HOOKS; n++)
 		memset(&klpmc_hooks[n], 0, sizeof(klpmc_hooks[n]));
@@ -1170,6 +1329,8 @@ static int set_param(struct klpmc_module *m, const char *name, const char *value
 	for (const struct kernel_param *p = m->params; p && p < m->params_end; p++) {
 		if (strcmp(p->name, name))
 			continue;
+		if (p->ops)                         /* module_param_cb(): the module's own setter */
+			return p->ops->set ? p->ops->set(value, p) : -EPERM;
 		switch (p->type) {
 		case 'b':
 			return kstrtobool(value, (bool *)p->arg);
@@ -1303,6 +1464,33 @@ static int sysfs_write(const char *path, const char *value)
 	return -ENOENT;
 }
 
+/* cat /sys/module/M/parameters/P: a module_param_cb() getter runs (what it returns is not logged) */
+static int sysfs_read(const char *path)
+{
+	char buf[512], *mname, *slash;
+	struct klpmc_module *m;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	if (strncmp(buf, "/sys/module/", 12))
+		return -ENOENT;
+	mname = buf + 12;
+	slash = strchr(mname, '/');
+	if (!slash || strncmp(slash, "/parameters/", 12))
+		return -ENOENT;
+	*slash = '\0';
+	m = module_named(mname);
+	if (!m || !m->mod->loaded)
+		return -ENOENT;
+	for (const struct kernel_param *p = m->params; p && p < m->params_end; p++) {
+		static char page[4096];
+
+		if (strcmp(p->name, slash + 12))
+			continue;
+		return p->ops && p->ops->get ? p->ops->get(page, p) : 0;
+	}
+	return -ENOENT;
+}
+
 static const char *const proc_files[][2] = { { "/proc/cmdline", "cmdline_proc_show" },
 					    { "/proc/meminfo", "meminfo_proc_show" } };
 
@@ -1336,7 +1524,8 @@ static void grep_live_patched(void)
  * Steps: one command or one queued work item, guarded: a crash or a finding ends the step, not the run
  * ---------------------------------------------------------------------------------------------- */
 
-enum { OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_WRITE, OP_RUN_WORK, OP_GREP, OP_SETTLE_TASKS };
+enum { OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_WRITE, OP_RUN_WORK, OP_GREP, OP_SETTLE_TASKS,
+       OP_READ };
 
 static struct work_struct *pending_at(int index)
 {
@@ -1410,6 +1599,9 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 		case OP_GREP:
 			grep_live_patched();
 			break;
+		case OP_READ:
+			*ret = sysfs_read(a);
+			break;
 		case OP_SETTLE_TASKS:
 			break;
 		}
@@ -1418,6 +1610,8 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 		for (int i = 0; i < S->ndeferred; i++)  /* the grace period ends */
 			klpmc_free(S->deferred[i]);
 		S->ndeferred = 0;
+		klpmc_sort_klp_ops();                  /* sets the core only searches, in one order */
+		klpmc_sort_shadow_hash();
 	} else {
 		rc = 1;
 	}
@@ -1491,6 +1685,19 @@ static size_t stack_lo(int k)
 	if (sp < base + 512 || sp > base + STACK_SIZE)
 		return 0;
 	return sp - 512 - base;
+}
+
+/* for finding what splits two states: region 0 is this object's data, region i the data of module i - 1 */
+const char *klpmc_region(int i, size_t *len)
+{
+	if (i == 0) {
+		*len = S->core.len;
+		return S->core.data;
+	}
+	if (i - 1 >= S->nmodules || !S->modules[i - 1].mod->loaded)
+		return *len = 0, NULL;
+	*len = S->modules[i - 1].data_len;
+	return S->modules[i - 1].data;
 }
 
 const char *klpmc_snapshot(size_t *len)
@@ -1763,6 +1970,7 @@ int klpmc_facts(int *out)
 		*o++ = loaded && m->patch && m->patch->forced && !listed(m->patch);
 	}
 	*o++ = leaked();
+	*o++ = (int)klpmc_shadow_set();
 	return (int)(o - out);
 }
 

@@ -70,4 +70,20 @@ static inline int kstrtobool(const char *s, bool *res)
 extern int klpmc_console_printk[4];
 #define console_loglevel (klpmc_console_printk[0])
 
+/* strscpy(): copy with truncation, -E2BIG when it truncated */
+static inline long strscpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strnlen(src, size);
+
+	if (size == 0)
+		return -E2BIG;
+	if (n == size) {
+		memcpy(dst, src, size - 1);
+		dst[size - 1] = '\0';
+		return -E2BIG;
+	}
+	memcpy(dst, src, n + 1);
+	return (long)n;
+}
+
 #endif

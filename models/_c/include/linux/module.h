@@ -16,6 +16,8 @@
 #include <linux/completion.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/err.h>
 
 #define MODULE_NAME_LEN 56
 
@@ -48,10 +50,20 @@ struct module {
 	int loaded;                  /* the harness: between insmod and rmmod */
 };
 
+struct kernel_param;
+
+struct kernel_param_ops {
+	unsigned int flags;
+	int (*set)(const char *val, const struct kernel_param *kp);
+	int (*get)(char *buffer, const struct kernel_param *kp);
+	void (*free)(void *arg);
+};
+
 struct kernel_param {
 	const char *name;
 	void *arg;
-	char type;                   /* 'b' bool, 'i' int, 's' charp */
+	char type;                   /* 'b' bool, 'i' int, 's' charp, 'c' set and get through ops */
+	const struct kernel_param_ops *ops;
 };
 
 #ifndef KBUILD_MODNAME
@@ -81,6 +93,14 @@ extern struct module __this_module;
 #define module_param(name, type, perm) \
 	static const struct kernel_param __klpmc_param_##name \
 	__attribute__((section("klpmc_params"), used, aligned(8))) = { #name, &(name), __klpmc_param_type_##type }
+
+#define module_param_named(name, value, type, perm) \
+	static const struct kernel_param __klpmc_param_##name \
+	__attribute__((section("klpmc_params"), used, aligned(8))) = { #name, &(value), __klpmc_param_type_##type }
+
+#define module_param_cb(name, ops_, arg_, perm) \
+	static const struct kernel_param __klpmc_param_##name \
+	__attribute__((section("klpmc_params"), used, aligned(8))) = { #name, arg_, 'c', ops_ }
 
 /* an array parameter: the harness sets none (test_klp_syscall's pids: no process to switch here) */
 #define module_param_array(name, type, nump, perm)

@@ -24,6 +24,8 @@ struct task_struct {
 	bool used;
 	bool on_cpu;
 	unsigned long sleeps_at;     /* a return address inside the function it sleeps in, 0 if none */
+	unsigned long stack[8];      /* while it sleeps: the return addresses on its stack, innermost first */
+	int nstack;
 	int signals;
 	int wakeups;
 };
