@@ -8,8 +8,9 @@ scope's totals. The model files and `make_model_def` read it for the verdicts th
 read it for the counts they pin; `scripts/record_scope_manifest.py` writes its scopes. Reasons are named
 once in ``reasons`` and referred to by name.
 
-A model may take its presets and verdicts from another (``"verdicts_of": "upstream"``: the kernel's C is
-checked against mainline's manifest) and keep only its own counts.
+A model may take its presets and verdicts from another and keep only its own counts: the kernel model runs
+a tree's C on the presets and verdicts of the Python model of the tree's API (models/kernel.py, spec_of);
+its manifest pins the counts of the default tree, whose model it names (``"verdicts_of": "upstream"``).
 """
 
 from __future__ import annotations

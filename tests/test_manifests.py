@@ -88,3 +88,12 @@ def test_a_preset_without_an_entry_is_refused() -> None:
     extra = {"extra": presets_for(())["small"]}
     with pytest.raises(ManifestProblem, match=r"upstream.json: no entry for preset 'extra'"):
         make_model_def("klpmc.models.upstream", "upstream", "s", ("object_callbacks",), presets=extra)
+
+
+def test_the_kernel_manifest_names_the_spec_of_the_default_tree() -> None:
+    """The C's counts are pinned on the default tree (mainline's API), checked on upstream's presets."""
+    from klpmc.models.kernel import spec_of
+
+    from klpmc.kmodgen import MAINLINE
+
+    assert read("kernel").verdicts_of == spec_of(MAINLINE) == "upstream"
