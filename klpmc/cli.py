@@ -216,6 +216,9 @@ def _run_one(
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=5.0, show_default=True,
               help="Seconds each z3 call may take (with --vacuity).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run a --scope's configurations in N processes (the output is --jobs 1's).")
+@click.option("--dask", metavar="ADDRESS", help="Run a --scope's configurations on the Dask scheduler at ADDRESS.")
 @kernel_option
 def check_cmd(
     model: str,
@@ -233,6 +236,8 @@ def check_cmd(
     vacuity: bool,
     timeout: float,
     quiet: bool,
+    jobs: int,
+    dask: str | None,
     kernel: TreeChoice | None,
 ) -> int:
     """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected.
@@ -245,6 +250,14 @@ def check_cmd(
     source, configs = _configs(mdef, preset, config, scope)
     props = registry.select_properties(mdef, properties)
     bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
+    if jobs > 1 or dask is not None:
+        from klpmc.parallel import check_scope, refused
+
+        why = refused(source, out=out, emit_selftest=emit_selftest, vacuity=vacuity)
+        if why:
+            raise InputError(why)
+        return check_scope(mdef, kernel.settings() if kernel else {}, str(scope), [n for n, _, _ in configs],
+                           properties, bounds, as_json, html, jobs, dask, click.echo)
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     reports: list[Report] = []
     written: list[Path] = []

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from klpmc.contracts import KeysEvents
 from klpmc.engine import Exploration, Label, Log, Model, ModelError, Visitor, explore
 from klpmc.steps import log_events, log_lines
 
@@ -125,18 +126,16 @@ def _comparer(a: Model, b: Model) -> tuple[Callable[[Log], list[Any]], Callable[
     ``event_kinds() -> set``; when both models have them, only the kinds both produce are compared, so a
     callback one variant removed does not hide how the callbacks both have differ.
     """
-    key_a, key_b = getattr(a, "event_key", None), getattr(b, "event_key", None)
-    kinds_a, kinds_b = getattr(a, "event_kinds", None), getattr(b, "event_kinds", None)
-    if key_a is None or key_b is None or kinds_a is None or kinds_b is None:
+    if not isinstance(a, KeysEvents) or not isinstance(b, KeysEvents):
         return events_of, events_of
-    common = set(kinds_a()) & set(kinds_b())
+    common = a.event_kinds() & b.event_kinds()
 
     def make(key: Callable[[Any], Any]) -> Callable[[Log], list[Any]]:
         def compare(log: Log) -> list[Any]:
             keys = (key(item) for item in log if not isinstance(item, str))
             return [list(k) for k in keys if k is not None and k[0] in common]
         return compare
-    return make(key_a), make(key_b)
+    return make(a.event_key), make(b.event_key)
 
 
 def _steps(model: Model, state: Any) -> dict[Label, tuple[Any, Log]]:

@@ -27,6 +27,7 @@ __all__ = [
     "format_report",
     "format_scope_line",
     "format_scope_total",
+    "format_scope_total_of",
     "log_events",
     "log_lines",
     "report_json",
@@ -214,12 +215,17 @@ def format_scope_line(report: Report, width: int = 0) -> str:
 
 def format_scope_total(spec: str, reports: Sequence[Report]) -> str:
     """The last line of a ``--scope`` run."""
-    bad = sum(not r.ok for r in reports)
-    states = sum(r.result.stats.states for r in reports)
-    seconds = sum(r.result.stats.seconds for r in reports)
+    return format_scope_total_of(spec, [(r.ok, r.result.stats.states, r.result.stats.seconds) for r in reports])
+
+
+def format_scope_total_of(spec: str, runs: Sequence[tuple[bool, int, float]]) -> str:
+    """The last line of a ``--scope`` run from each configuration's (as expected, states, seconds)."""
+    bad = sum(not ok for ok, _, _ in runs)
+    states = sum(n for _, n, _ in runs)
+    seconds = sum(t for _, _, t in runs)
     return (
-        f"scope {spec}: {len(reports)} configuration{'s' * (len(reports) != 1)}, "
-        f"{len(reports) - bad} as expected, {bad} not; "
+        f"scope {spec}: {len(runs)} configuration{'s' * (len(runs) != 1)}, "
+        f"{len(runs) - bad} as expected, {bad} not; "
         f"{states:,} states in {seconds:.2f} s"
     )
 

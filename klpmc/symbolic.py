@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .contracts import SymbolicModel
 from .logic import Domain, SatCheck, evaluate, vacuity
 from .props import Property
 
@@ -26,9 +27,9 @@ __all__ = ["Formula", "SanityReport", "formula_of", "sanity", "supports", "value
 PRE, STEP, POST, STATE = "pre.", "step.", "post.", ""
 
 
-def supports(model: Any) -> bool:
-    """The model offers symbolic views."""
-    return all(hasattr(model, h) for h in ("signature", "symbolic_state", "symbolic_step"))
+def supports(model: object) -> bool:
+    """The model offers symbolic views (`klpmc.contracts.SymbolicModel`)."""
+    return isinstance(model, SymbolicModel)
 
 
 @dataclass(frozen=True)
