@@ -65,8 +65,6 @@ def test_preset_pinned(preset: str) -> None:
     assert steps == dict(pinned.steps)
 
 
-@pytest.mark.xfail(strict=True, reason="known: a replay of the busy-module selftest on the C changes what a "
-                                        "later exploration of the kselftest preset in the same process finds")
 def test_a_replay_leaves_the_c_as_it_found_it(capsys: pytest.CaptureFixture[str]) -> None:
     """What a run of the C finds does not depend on what ran before it in the process."""
     pinned = read("kernel").presets["kselftest"].pinned

@@ -80,6 +80,7 @@ work_func_t klpmc_free_patch_work_fn(void);
 #define MAX_HOOKS 32
 #define MAX_OPS 64
 #define LOG_SIZE (1 << 20)
+#define MAX_WORK_FRESH 16
 #define FIRST_KWORKER 3
 
 /* -------------------------------------------------------------------------------------------------
@@ -94,8 +95,8 @@ const struct sysfs_ops kobj_sysfs_ops;
 static struct kobject klpmc_kernel_kobj;
 struct kobject *kernel_kobj = &klpmc_kernel_kobj;
 #define MAX_WORK 64
-static struct work_struct *klpmc_queue[MAX_WORK];  /* pending work items, by address (not by age: */
-static int klpmc_nqueue;                           /* any of them may run next, as on many kworkers) */
+static struct work_struct *klpmc_queue[MAX_WORK];  /* pending work items, by function and owner (not */
+static int klpmc_nqueue;                           /* by age: any may run next, as on many kworkers) */
 static struct ftrace_ops *klpmc_ftrace[MAX_OPS];
 static unsigned char klpmc_gone[MAX_MODULES];  /* a module that may not be loaded again */
 
@@ -194,6 +195,8 @@ struct scratch {
 	size_t baseline;                          /* live allocations of the booted kernel */
 	const char *state_patch[64];              /* this call: whose callback last ran for a state id */
 	char page[4096];                          /* the buffer a parameter's getter writes */
+	struct work_struct *fresh[MAX_WORK_FRESH];  /* this call: the work items it queued, oldest first */
+	int nfresh;
 };
 
 /*
@@ -1017,6 +1020,32 @@ void klpmc_msleep(unsigned int msecs)
 	memset(klpmc_tasks[k].stack, 0, sizeof(klpmc_tasks[k].stack));
 }
 
+/* the module whose data holds an address, "" for the kernel's own */
+static const char *data_owner(const void *p)
+{
+	for (int i = 0; i < S->nmodules; i++) {
+		const struct klpmc_module *m = &S->modules[i];
+
+		if ((const char *)p >= m->data && (const char *)p < m->data + m->data_len)
+			return m->name;
+	}
+	return "";
+}
+
+/*
+ * The queue's order: by the work's function, then by the module that holds the work, so that which
+ * work a wait runs first (and the order the explorer offers them) does not depend on where the modules
+ * happened to be loaded.
+ */
+static bool work_before(const struct work_struct *a, const struct work_struct *b)
+{
+	int c = strcmp(symbol_at((unsigned long)a->func), symbol_at((unsigned long)b->func));
+
+	if (!c)
+		c = strcmp(data_owner(a), data_owner(b));
+	return c ? c < 0 : a < b;
+}
+
 bool klpmc_queue_work(struct work_struct *work, bool delayed)
 {
 	int i;
@@ -1025,9 +1054,11 @@ bool klpmc_queue_work(struct work_struct *work, bool delayed)
 		return false;
 	if (klpmc_nqueue == MAX_WORK)
 		klpmc_finding("harness", "more than %d work items queued", MAX_WORK);
+	if (S->nfresh < MAX_WORK_FRESH)
+		S->fresh[S->nfresh++] = work;
 	work->pending = 1;
 	work->delayed = delayed;
-	for (i = klpmc_nqueue; i > 0 && klpmc_queue[i - 1] > work; i--)
+	for (i = klpmc_nqueue; i > 0 && work_before(work, klpmc_queue[i - 1]); i--)
 		klpmc_queue[i] = klpmc_queue[i - 1];
 	klpmc_queue[i] = work;
 	klpmc_nqueue++;
@@ -1072,7 +1103,15 @@ void klpmc_wait_for_completion(struct completion *x)
 
 		if (++rounds > 1000)
 			break;
+		/*
+		 * The waiter sleeps and kworkers run: first what this call queued (what it waits for), oldest
+		 * first; work queued before the call is the explorer's to order, a step of its own, unless
+		 * nothing else is left to run.
+		 */
 		w = NULL;
+		for (int i = 0; i < S->nfresh && !w; i++)
+			if (S->fresh[i]->pending && !S->fresh[i]->delayed)
+				w = S->fresh[i];
 		for (int i = 0; i < klpmc_nqueue && !w; i++)
 			if (!klpmc_queue[i]->delayed)
 				w = klpmc_queue[i];
@@ -1586,6 +1625,7 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 	S->npoints = 0;
 	S->ndeferred = 0;
 	memset(S->state_patch, 0, sizeof(S->state_patch));
+	S->nfresh = 0;
 	snprintf(S->fail_at, sizeof(S->fail_at), "%s", fail_at ? fail_at : "");
 	*ret = 0;
 	S->guarded = 1;
