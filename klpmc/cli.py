@@ -29,7 +29,7 @@ from klpmc.output import (
     format_proofs,
     format_report,
     format_scope_line,
-    format_scope_total,
+    format_scope_total_of,
     format_stats,
     report_json,
     trace_json,
@@ -260,6 +260,8 @@ def check_cmd(
                            properties, bounds, as_json, html, jobs, dask, click.echo)
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
     reports: list[Report] = []
+    runs: list[tuple[bool, int, float]] = []
+    configurations: list[dict[str, Any]] = []
     written: list[Path] = []
     emitted: list[Any] = []
     width = max(len(name) for name, _, _ in configs)
@@ -268,7 +270,13 @@ def check_cmd(
         if vacuity:
             sane[name] = _sanity(mdef, name, mdef.build(cfg), props, timeout, not as_json)
         report = _run_one(mdef, source, name, cfg, notes, props, bounds, display)
-        reports.append(report)
+        runs.append((report.ok, report.result.stats.states, report.result.stats.seconds))
+        if source == "scope" and (as_json or html is not None):
+            configurations.append(report_json(report))
+        # a scope keeps only what it prints at the end: a model per configuration would hold every
+        # configuration's caches until the scope ends
+        if source != "scope" or not report.ok:
+            reports.append(report)
         if not as_json:  # as each run ends: a long scope shows its progress
             click.echo(format_scope_line(report, width) if source == "scope" else format_report(report))
         if out is not None:
@@ -289,10 +297,10 @@ def check_cmd(
             obj: dict[str, Any] = {
                 "model": mdef.name,
                 "scope": scope,
-                "states": sum(r.result.stats.states for r in reports),
-                "seconds": round(sum(r.result.stats.seconds for r in reports), 6),
-                "ok": all(r.ok for r in reports),
-                "configurations": [report_json(r) for r in reports],
+                "states": sum(n for _, n, _ in runs),
+                "seconds": round(sum(t for _, _, t in runs), 6),
+                "ok": all(ok for ok, _, _ in runs),
+                "configurations": configurations,
             }
         else:
             obj = report_json(reports[0])
@@ -310,12 +318,12 @@ def check_cmd(
                 click.echo()
                 click.echo(format_report(r))
         click.echo()
-        click.echo(format_scope_total(str(scope), reports))
+        click.echo(format_scope_total_of(str(scope), runs))
     for what, path in (("report", html), ("selftests", emit_selftest)):
         if path is not None:
             count = f" ({len(emitted)} counterexamples)" if what == "selftests" else ""
             click.echo(f"klpmc: {what} written to {path}{count}", err=True)
-    return 0 if all(r.ok for r in reports) else 1
+    return 0 if all(ok for ok, _, _ in runs) else 1
 
 
 def _sanity(mdef: ModelDef, name: str, model: Any, props: list[Property], timeout: float,
