@@ -494,6 +494,7 @@ def build_cmd(as_json: bool, kernel: TreeChoice | None) -> int:
               help="Check this preset after each patch (repeatable; default: the presets of the tree's API "
                    "that generated modules express).")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Check a TOML configuration.")
+@click.option("--scope", help="Check every configuration of the scope SPEC (e.g. patches=2,states=1).")
 @click.option("--max-states", type=click.IntRange(min=1), default=200_000, show_default=True,
               help="Stop each check after N states (it is then reported incomplete).")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Checks run at once.")
@@ -501,16 +502,17 @@ def build_cmd(as_json: bool, kernel: TreeChoice | None) -> int:
 @click.option("--html", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as HTML to FILE.")
 @click.option("--no-traces", is_flag=True, help="Leave the traces of new violations and rejected hunks out.")
 def series_cmd(path: Path, kernel: str | None, port: Path | None, presets: tuple[str, ...], config: Path | None,
-               max_states: int, jobs: int, as_json: bool, html: Path | None, no_traces: bool) -> int:
+               scope: str | None, max_states: int, jobs: int, as_json: bool, html: Path | None,
+               no_traces: bool) -> int:
     """Apply a posted series (an mbox file, or a folder of them in name order) patch by patch and, after
     each patch that touches the core, build its C and check it: how each patch applies, whether it builds,
     the verdicts, and the violations new or gone since the patch before, with their traces.  Exit 0 when
     every patch applies, builds and keeps its expected verdicts, 1 otherwise."""
     from klpmc.seriescheck import check_series, format_series, series_json, write_series_report
 
-    if presets and config is not None:
-        raise click.UsageError("--preset and --config exclude each other; give one")
-    res = check_series(kernel, path, port, presets, config, max_states, jobs)
+    if sum(bool(x) for x in (presets, config, scope)) > 1:
+        raise click.UsageError("--preset, --config and --scope exclude each other; give one")
+    res = check_series(kernel, path, port, presets, config, max_states, jobs, scope)
     if html is not None:
         write_series_report(html, res)
     if as_json:

@@ -110,7 +110,7 @@ def _violated(run: Json) -> dict[str, Json]:
 
 def check_series(kernel: str | None, series: Path, port: Path | None, presets: Sequence[str] = (),
                  config: Path | None = None, max_states: int | None = DEFAULT_MAX_STATES,
-                 jobs: int = 2) -> SeriesResult:
+                 jobs: int = 2, scope: str | None = None) -> SeriesResult:
     """Apply the series patch by patch and check the tree after each patch that touches the core."""
     base: Tree = open_tree(kernel)
     renames = read_renames(port) if port is not None else None
@@ -123,8 +123,15 @@ def check_series(kernel: str | None, series: Path, port: Path | None, presets: S
 
     def run_all(tree: Path, whats: list[tuple[str, str]]) -> dict[str, Json]:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return dict(pool.map(lambda w: (w[1] if w[0] == "preset" else Path(w[1]).name,
-                                            _check(tree, w, max_states)), whats))
+            done = list(pool.map(lambda w: (w, _check(tree, w, max_states)), whats))
+        out: dict[str, Json] = {}
+        for (kind, what), run in done:
+            if kind == "scope" and "configurations" in run:     # one run a configuration of the scope
+                for c in run["configurations"]:
+                    out[c.get("scope", "?")] = c
+            else:
+                out[what if kind == "preset" else Path(what).name] = run
+        return out
 
     for r in results:
         a = r.applied
@@ -133,7 +140,7 @@ def check_series(kernel: str | None, series: Path, port: Path | None, presets: S
         r.built = _build(a.tree)
         if not r.built.get("ok"):
             continue
-        whats = [("config", str(config))] if config is not None else \
+        whats = [("config", str(config))] if config is not None else [("scope", scope)] if scope else \
             [("preset", p) for p in (presets or r.built.get("presets", ()))]
         if previous is None:                      # the base tree on the same configurations, where it has them
             previous = {n: run for n, run in run_all(base.root, whats).items() if "error" not in run}
