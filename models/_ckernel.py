@@ -18,7 +18,7 @@ from ._kbuild import Core, build_module, symbols
 from ._klp import Event
 
 OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_WRITE, OP_RUN_WORK, OP_GREP, _OP_SETTLE, OP_READ = range(9)
-FAULT_KINDS = ("setup", "pre_patch", "patch_object", "module_coming")
+FAULT_KINDS = ("setup", "pre_patch", "patch_object", "module_coming", "alloc")
 
 
 @dataclass(frozen=True)

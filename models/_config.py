@@ -20,7 +20,7 @@ from ._klp import OBJECT_CALLBACKS, VMLINUX, Fixture, ObjSpec, PatchSpec, StateS
 STATE_CALLBACK_NAMES = (("setup", "pre_patch"), ("enable", "post_patch"), ("disable", "pre_unpatch"),
                         ("release", "post_unpatch"))
 CANONICAL = {alias: names[0] for names in STATE_CALLBACK_NAMES for alias in names}
-FAULTS = ("setup", "pre_patch", "patch_object", "module_coming")
+FAULTS = ("setup", "pre_patch", "patch_object", "module_coming", "alloc")   # alloc: the kernel's C only
 ACTIONS = ("reverse", "force", "reload")
 
 
@@ -213,6 +213,9 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
     if not isinstance(faults_t, dict):
         raise ConfigProblem("[faults] must be a table")
     _unknown(set(faults_t), set(FAULTS), "[faults]")
+    if faults_t.get("alloc") and "kernel_c" not in features:
+        raise ConfigProblem(f"[faults] alloc: model {model} does not model allocations; the kernel model "
+                            "fails the kernel's kmalloc()s")
     actions_t = data.get("actions", {})
     if not isinstance(actions_t, dict):
         raise ConfigProblem("[actions] must be a table")

@@ -476,7 +476,9 @@ def command_of(label: Call, config: Config) -> str | None:
     f, a = label.func, label.args
     note = ""
     if a and isinstance(a[-1], str) and a[-1].startswith("fail="):
-        note = f"    # {a[-1][5:].replace(':', ' of ', 1).replace(':', ' for ', 1)} fails"
+        kind, _, where = a[-1][5:].partition(":")
+        note = (f"    # allocation {where.lstrip(':')} of the call fails" if kind == "alloc" else
+                f"    # {a[-1][5:].replace(':', ' of ', 1).replace(':', ' for ', 1)} fails")
         a = a[:-1]
     if f in ("klp_enable_patch", "klp_module_coming"):
         return f"insmod {config.module_path(a[0])}{''.join(' ' + x for x in a[1:])}{note}"

@@ -179,3 +179,21 @@ def test_jobs_2_on_the_c_prints_what_jobs_1_prints(capsys: pytest.CaptureFixture
         assert run(["check", "kernel", "--scope", "patches=2,states=1", "--json", "--jobs", jobs]) == 0
         outs.append(timing.sub("T", capsys.readouterr().out))
     assert outs[0] == outs[1] and outs[0].count('"scope": ') == 1 + 16
+
+
+def test_the_kernels_allocations_may_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """[faults] alloc: each kmalloc() of a call may fail on the C; the error paths leak nothing, free
+    nothing twice. The Python models do not model allocations and say so."""
+    toml = tmp_path / "alloc.toml"
+    toml.write_text('name = "alloc"\n[[patch]]\nname = "P1"\nstates = [{id = 1}]\n'
+                    '[[patch]]\nname = "P2"\nreplace = true\nstates = [{id = 1}]\n[faults]\nalloc = true\n')
+    mdef = get_model("kernel")
+    cfg, _ = mdef.load_config(toml)
+    model = mdef.build(cfg)
+    labels = {str(label) for label, _, _ in model.next_steps(model.init_states()[0])}
+    assert "klp_enable_patch(P1, fail=alloc::1)" in labels
+    result = check(model, select_properties(mdef))
+    for name in ("no-leak-when-idle", "no-bad-free", "no-crash", "no-warn", "no-hang"):
+        assert result[name].verdict == "holds", name
+    assert run(["check", "upstream", "--config", str(toml)]) == 2
+    assert "does not model allocations" in capsys.readouterr().err

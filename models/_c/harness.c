@@ -197,6 +197,7 @@ struct scratch {
 	char page[4096];                          /* the buffer a parameter's getter writes */
 	struct work_struct *fresh[MAX_WORK_FRESH];  /* this call: the work items it queued, oldest first */
 	int nfresh;
+	int nalloc;                               /* this call: the kernel's allocations so far */
 };
 
 /*
@@ -373,7 +374,7 @@ void klpmc_finding(const char *kind, const char *fmt, ...)
  * Faults: a call that may fail reports its point; the explorer makes one point fail per step
  * ---------------------------------------------------------------------------------------------- */
 
-static const char *const fault_kinds[] = { "setup", "pre_patch", "patch_object", "module_coming", NULL };
+static const char *const fault_kinds[] = { "setup", "pre_patch", "patch_object", "module_coming", "alloc", NULL };
 
 bool klpmc_fault(const char *kind, const char *patch, const char *where)
 {
@@ -465,6 +466,27 @@ void klpmc_free_deferred(const void *p)
 		S->deferred[S->ndeferred++] = p;
 	else
 		klpmc_free(p);
+}
+
+/* kmalloc() and friends: the nth allocation of a call may fail (fault kind "alloc", point "alloc::<n>") */
+void *klpmc_kmalloc(size_t size, bool zero)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%d", ++S->nalloc);
+	if (klpmc_fault("alloc", "", n))
+		return NULL;
+	return klpmc_alloc(size, zero);
+}
+
+char *klpmc_kstrdup(const char *s)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%d", ++S->nalloc);
+	if (klpmc_fault("alloc", "", n))
+		return NULL;
+	return klpmc_strdup(s);
 }
 
 char *klpmc_strdup(const char *s)
@@ -1626,6 +1648,7 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 	S->ndeferred = 0;
 	memset(S->state_patch, 0, sizeof(S->state_patch));
 	S->nfresh = 0;
+	S->nalloc = 0;
 	snprintf(S->fail_at, sizeof(S->fail_at), "%s", fail_at ? fail_at : "");
 	*ret = 0;
 	S->guarded = 1;
