@@ -197,3 +197,15 @@ def test_the_kernels_allocations_may_fail(tmp_path: Path, capsys: pytest.Capture
         assert result[name].verdict == "holds", name
     assert run(["check", "upstream", "--config", str(toml)]) == 2
     assert "does not model allocations" in capsys.readouterr().err
+
+
+def test_diff_follows_the_c_past_its_first_step() -> None:
+    """diff walks the product of a Python model and the C (the C keeps each successor it offers), and the
+    C's own free work parts nothing; what is left on small is the one real difference: an rmmod the C
+    refuses while the patch's free work is pending, where upstream's model frees at once."""
+    from klpmc.diff import distinguish
+
+    up, k = get_model("upstream"), get_model("kernel")
+    d = distinguish(up.build(up.preset("small").config), k.build(k.preset("small").config))
+    assert d.complete and d.pairs > 100
+    assert [(x.kind, str(x.last.label)) for x in d.differences] == [("only-b", "delete_module(P1)")]
