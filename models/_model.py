@@ -129,6 +129,7 @@ class KlpModel:
         self.vocab = Vocab()
         self._layouts: dict[Sig, Layout] = {_fields_of(self.sig): self.layout}
         self._serial = next(_SERIAL)
+        self._kernels: dict[Any, Any] = {}   # one copy of each successor's kernel values and log
 
     def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
         """The module as built for this variant: a struct klp_state without is_shadow has no such field."""
@@ -240,7 +241,11 @@ class KlpModel:
         if steps is None:
             if len(_STEPS) >= STEP_CACHE:
                 _STEPS.clear()
-            steps = _STEPS[key] = [(label, layout.kernel_values(succ), log)
+            kernels = self._kernels
+            if len(kernels) >= STEP_CACHE * 4:
+                kernels.clear()
+            steps = _STEPS[key] = [(label, kernels.setdefault(kv := layout.kernel_values(succ), kv),
+                                    kernels.setdefault(log, log))
                                    for label, succ, log in self.kernel_steps(layout.decode(s))]
         encode = layout.encode_values
         for label, kernel, log in steps:
