@@ -38,3 +38,16 @@ def test_replace_leaves_objects_set_up() -> None:
     assert [str(label) for label in res.trace.labels] == [
         "klp_enable_patch(P1)", "klp_try_complete_transition()", "klp_enable_patch(P2)",
         "klp_try_complete_transition()"]
+
+
+def test_a_replay_into_a_hang_is_one_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The busy module's init never ends when the demo already patches its work function: replaying that
+    says so in one line (exit 2), as the kernel's C does, where it used to raise the finding."""
+    from klpmc.cli import run
+
+    scenario = tmp_path / "hang.txt"
+    scenario.write_text("% insmod test_modules/test_klp_callbacks_demo.ko\n"
+                        "% insmod test_modules/test_klp_callbacks_busy.ko block_transition=Y\n")
+    assert run(["replay", "upstream", str(scenario), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "the model stopped: hang: wait_for_completion" in err and "Traceback" not in err
