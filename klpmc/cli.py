@@ -16,6 +16,7 @@ from typing import NoReturn
 import click
 
 from klpmc import __version__, registry
+from klpmc.commands.build import build_cmd
 from klpmc.commands.check import check_cmd
 from klpmc.commands.common import ProgressDisplay, get_model
 from klpmc.commands.conform import conform_cmd
@@ -26,6 +27,7 @@ from klpmc.commands.listing import list_cmd
 from klpmc.commands.prove import prove_cmd
 from klpmc.commands.replay import replay_cmd
 from klpmc.commands.report import report_cmd
+from klpmc.commands.series import series_cmd
 from klpmc.engine import ModelError, ReplayError
 from klpmc.realkernel.commands import confirm_cmd, fetch_kernel_cmd
 from klpmc.registry import InputError
@@ -42,7 +44,7 @@ def cli() -> None:
 
 
 for _command in (list_cmd, check_cmd, prove_cmd, replay_cmd, graph_cmd, diff_cmd, report_cmd, conform_cmd,
-                 coverage_cmd, confirm_cmd, fetch_kernel_cmd):
+                 coverage_cmd, build_cmd, series_cmd, confirm_cmd, fetch_kernel_cmd):
     cli.add_command(_command)
 
 

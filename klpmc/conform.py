@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from klpmc.contracts import HasInternal, Takes
 from klpmc.diff import _comparer
 from klpmc.engine import Exploration, Label, Log, Model, Progress, Trace, Visitor, _keeper, explore
 from klpmc.steps import log_lines
@@ -55,9 +56,8 @@ class Conformance:
 
 
 def _take(model: Model, state: Any, label: Label) -> tuple[Label, Any, Log] | None:
-    take: Callable[[Any, Label], Any] | None = getattr(model, "take", None)
-    if take is not None:
-        return take(state, label)  # type: ignore[no-any-return]
+    if isinstance(model, Takes):
+        return model.take(state, label)
     keep = _keeper(model)
     for step in model.next_steps(state):
         if step[0] == label or str(step[0]) == str(label):
@@ -130,10 +130,20 @@ class ConformVisitor(Visitor):
         return r
 
 
-def conform(spec: Model, impl: Model, internal: Callable[[Label], bool] = lambda label: False,
+def _never(label: Label) -> bool:
+    return False
+
+
+def conform(spec: Model, impl: Model, internal: Callable[[Label], bool] | None = None,
             lines: Callable[[Log], Sequence[str]] = log_lines, max_states: int | None = None,
             progress: Callable[[Progress], None] | None = None) -> Conformance:
-    """Run the shortest trace to every state of ``spec`` on ``impl``; compare them step by step."""
+    """Run the shortest trace to every state of ``spec`` on ``impl``; compare them step by step.
+
+    ``internal(label)``: a step of ``impl`` the spec does not have (default: ``impl``'s own `HasInternal`
+    hook, else none is).
+    """
+    if internal is None:
+        internal = impl.internal if isinstance(impl, HasInternal) else _never
     visitor = ConformVisitor(spec, impl, internal, lines)
     run = explore(spec, [visitor], max_states=max_states, progress=progress)
     return visitor.finish(run)

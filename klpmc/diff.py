@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from klpmc.contracts import HasInternal, Keeps, KeysEvents
 from klpmc.engine import Exploration, Label, Log, Model, ModelError, Visitor, explore
 from klpmc.steps import log_events, log_lines
 
@@ -125,25 +126,31 @@ def _comparer(a: Model, b: Model) -> tuple[Callable[[Log], list[Any]], Callable[
     ``event_kinds() -> set``; when both models have them, only the kinds both produce are compared, so a
     callback one variant removed does not hide how the callbacks both have differ.
     """
-    key_a, key_b = getattr(a, "event_key", None), getattr(b, "event_key", None)
-    kinds_a, kinds_b = getattr(a, "event_kinds", None), getattr(b, "event_kinds", None)
-    if key_a is None or key_b is None or kinds_a is None or kinds_b is None:
+    if not isinstance(a, KeysEvents) or not isinstance(b, KeysEvents):
         return events_of, events_of
-    common = set(kinds_a()) & set(kinds_b())
+    common = a.event_kinds() & b.event_kinds()
 
     def make(key: Callable[[Any], Any]) -> Callable[[Log], list[Any]]:
         def compare(log: Log) -> list[Any]:
             keys = (key(item) for item in log if not isinstance(item, str))
             return [list(k) for k in keys if k is not None and k[0] in common]
         return compare
-    return make(key_a), make(key_b)
+    return make(a.event_key), make(b.event_key)
 
 
 def _steps(model: Model, state: Any) -> dict[Label, tuple[Any, Log]]:
+    """A state's steps by label; a model that keeps the bulk of a state only when asked (the kernel's C)
+    is asked for each successor as it comes, while it still holds it: the product may expand any."""
+    keep = model.keep if isinstance(model, Keeps) else None
     steps: dict[Label, tuple[Any, Log]] = {}
     for label, succ, log in model.next_steps(state):
-        steps.setdefault(label, (succ, log))
+        if label not in steps:
+            steps[label] = (keep(succ) if keep is not None else succ, log)
     return steps
+
+
+def _never(label: Label) -> bool:
+    return False
 
 
 PARTED: Final = ("parted",)   # where a step that tells the models apart leads: nothing comes after it
@@ -168,6 +175,10 @@ class Product:
     def __init__(self, a: Model, b: Model) -> None:
         self.a, self.b = a, b
         self.compare_a, self.compare_b = _comparer(a, b)
+        # steps a model takes on its own that the other does inside others (the kernel's C frees a patch
+        # in a work item of its own): taken on that side alone, they part nothing
+        self.own_a = a.internal if isinstance(a, HasInternal) else _never
+        self.own_b = b.internal if isinstance(b, HasInternal) else _never
 
     def init_states(self) -> list[tuple[Any, Any]]:
         return [(sa, sb) for sa in self.a.init_states() for sb in self.b.init_states()]
@@ -179,6 +190,9 @@ class Product:
         offered = (tuple(steps_a), tuple(steps_b))
         out: list[tuple[Label, Any, Any]] = []
         for label, (ta, log_a) in steps_a.items():
+            if label not in steps_b and self.own_a(label):
+                out.append((label, (ta, pair[1]), (PairLog("same", PairStep(label, log_a, None), offered),)))
+                continue
             if label not in steps_b:
                 out.append((label, PARTED, (PairLog("only-a", PairStep(label, log_a, None), offered),)))
                 continue
@@ -187,8 +201,10 @@ class Product:
             step = PairStep(label, log_a, log_b)
             out.append((label, (ta, tb) if same else PARTED,
                         (PairLog("same" if same else "events", step, offered),)))
-        for label, (_, log_b) in steps_b.items():
-            if label not in steps_a:
+        for label, (tb, log_b) in steps_b.items():
+            if label not in steps_a and self.own_b(label):
+                out.append((label, (pair[0], tb), (PairLog("same", PairStep(label, None, log_b), offered),)))
+            elif label not in steps_a:
                 out.append((label, PARTED, (PairLog("only-b", PairStep(label, None, log_b), offered),)))
         return out
 

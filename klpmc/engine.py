@@ -1,8 +1,9 @@
 """Breadth-first explicit-state search: reachable states, property verdicts, shortest traces, statistics.
 
 The engine knows nothing about what it explores.  A model is any object with ``init_states()`` and
-``next_steps(state)``; see `Model`.  `check` visits every reachable state once, in BFS order, and settles
-every property in the same run; each violation or witness gets its own shortest trace.
+``next_steps(state)``; see `klpmc.contracts.Model` and the optional hooks beside it.  `check` visits every
+reachable state once, in BFS order, and settles every property in the same run; each violation or witness
+gets its own shortest trace.
 
 There is one exploration loop, `explore`; `check` is one visitor of it (`PropertyVisitor`), and the
 state graph, the transition relation and the comparison of two models are others.
@@ -19,10 +20,11 @@ import resource
 import sys
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
+from klpmc.contracts import BindsRules, Compiles, Fingerprints, Keeps, Label, Log, Model, State
 from klpmc.props import Property, Verdict
 
 __all__ = [
@@ -46,25 +48,10 @@ __all__ = [
     "replay",
 ]
 
-State: TypeAlias = Any  # immutable and hashable; the engine only hashes and compares states
-Label: TypeAlias = Hashable
-Log: TypeAlias = tuple[object, ...]
 StopReason: TypeAlias = Literal["max_states", "max_depth", "stop_on_violation", "interrupted", "limit"]
 
 PROGRESS_EVERY: Final = 1 << 14  # states expanded between two progress calls
 _UNBOUNDED: Final = sys.maxsize
-
-
-class Model(Protocol):
-    """What the engine needs from a model.
-
-    ``next_steps`` yields ``(label, successor, log)`` in a deterministic order and never mutates its input.
-    A model may also define ``command(label) -> str | None`` for people; the engine does not use it.
-    """
-
-    def init_states(self) -> Iterable[State]: ...
-
-    def next_steps(self, state: State, /) -> Iterable[tuple[Label, State, Log]]: ...
 
 
 class ModelError(ValueError):
@@ -278,14 +265,12 @@ def _keeper(model: Model) -> Callable[[State], State]:
     bulk is taken only when the engine keeps one: ``keep`` is called on a new state while ``next_steps``
     is suspended right after yielding it, before any further step runs.
     """
-    keep: Callable[[State], State] | None = getattr(model, "keep", None)
-    return keep if keep is not None else _identity
+    return model.keep if isinstance(model, Keeps) else _identity
 
 
 def _key_function(model: Model) -> Callable[[State], Any]:
     """What the visited set keeps of a state: the model's ``fingerprint``, or the state itself."""
-    fingerprint: Callable[[State], Any] | None = getattr(model, "fingerprint", None)
-    return fingerprint if fingerprint is not None else _identity
+    return model.fingerprint if isinstance(model, Fingerprints) else _identity
 
 
 def _identity(state: State) -> State:
@@ -464,9 +449,8 @@ class PropertyVisitor(Visitor):
         self.blocking = {i for i, p in enumerate(props) if p.kind != "sometimes"} if stop_on_violation else set()
         state_pos = [i for i, p in enumerate(props) if not p.on_steps]
         step_pos = [i for i, p in enumerate(props) if p.on_steps]
-        make: Callable[[Sequence[Property]], Any] | None = getattr(model, "checker", None)
-        if make is not None and props:
-            checker = make(props)
+        if isinstance(model, Compiles) and props:
+            checker = model.checker(props)
             state_all: Callable[[State], Sequence[Any]] = checker.state
             step_all: Callable[..., Sequence[Any]] = checker.step
         else:
@@ -536,9 +520,8 @@ class PropertyVisitor(Visitor):
 
 
 def _predicate(model: Model, p: Property) -> Callable[..., bool]:
-    bind: Callable[[Property], Callable[..., bool]] | None = getattr(model, "predicate", None)
-    if bind is not None:
-        return bind(p)
+    if isinstance(model, BindsRules):
+        return model.predicate(p)
     if p.predicate is None:
         raise ModelError(f"property {p.name!r} is a rule over views; {type(model).__name__} has none")
     return p.predicate

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import networkx as nx
 
+from klpmc.contracts import Describes, Fingerprints
 from klpmc.engine import Label, Log, Model, ModelError, Trace, Visitor, explore
 from klpmc.steps import command_of_label, log_events, log_lines
 
@@ -54,9 +55,8 @@ def dot_available() -> bool:
 
 def _summary(model: Model, state: Any) -> str:
     """A node label: ``describe(state)`` if the model has it, else ``str(state)`` in a few short lines."""
-    describe: Callable[[Any], str] | None = getattr(model, "describe", None)
-    if describe is not None:
-        return str(describe(state))
+    if isinstance(model, Describes):
+        return str(model.describe(state))
     text = str(state)
     lines = [text[i : i + _LABEL_WIDTH] for i in range(0, len(text), _LABEL_WIDTH)][:_LABEL_LINES]
     if len(text) > _LABEL_WIDTH * _LABEL_LINES:
@@ -115,7 +115,7 @@ class GraphVisitor(Visitor):
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self.key_of: Any = getattr(model, "fingerprint", None) or (lambda s: s)
+        self.key_of: Callable[[Any], Any] = model.fingerprint if isinstance(model, Fingerprints) else (lambda s: s)
         self.ids: dict[Any, int] = {}
         self.states: list[Any] = []
         self.edges: list[tuple[int, int, Label, Log]] = []

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
+from klpmc.contracts import Describes, NamesFields
 from klpmc.engine import Model, Trace
 from klpmc.steps import step_json
 
@@ -74,8 +75,8 @@ def _state_record(state: object, names: tuple[str, ...] | None) -> dict[str, Any
 
 def trace_itf(model: Model, trace: Trace, *, source: str = "", description: str = "") -> dict[str, Any]:
     """The ITF object of ``trace``: its initial state, then the state after each step."""
-    named: Callable[[Any], dict[str, int]] | None = getattr(model, "fields", None)
-    if named is not None:
+    if isinstance(model, NamesFields):
+        named = model.fields
         names: tuple[str, ...] | None = tuple(named(trace.init))
 
         def record(state: object) -> dict[str, Any]:
@@ -94,8 +95,7 @@ def trace_itf(model: Model, trace: Trace, *, source: str = "", description: str 
         top["source"] = source
     if description:
         top["description"] = description
-    describe: Callable[[Any], str] | None = getattr(model, "describe", None)
-    if describe is not None:
+    if isinstance(model, Describes):
         for entry, state in zip(states, (trace.init, *(s.state for s in trace.steps)), strict=True):
-            entry["#meta"]["describe"] = describe(state)
+            entry["#meta"]["describe"] = model.describe(state)
     return {"#meta": top, "vars": list(names) if names is not None else ["state"], "states": states}

@@ -379,7 +379,7 @@ __all__ = ["FAIL_PARAM", "KERNEL_FAULTS", "MAINLINE", "GenerateError", "KernelAP
 
 FAIL_PARAM = "fail"     # the generated livepatch modules' parameter naming the callbacks that fail
 # faults inside the kernel itself: no module parameter (no command) makes them happen
-KERNEL_FAULTS = ("patch_object", "module_coming")
+KERNEL_FAULTS = ("patch_object", "module_coming", "alloc")
 
 
 def fail_value(callback: str, where: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from klpmc.engine import Model, PropertyResult, Result
 from klpmc.model import ExpectedVerdict
@@ -22,6 +22,7 @@ __all__ = [
     "SVG_HINT",
     "PropertyReport",
     "Report",
+    "ScopeRun",
     "command_of",
     "command_of_label",
     "folder_name",
@@ -265,14 +266,33 @@ def format_scope_line(report: Report, width: int = 0) -> str:
     )
 
 
-def format_scope_rules(reports: Sequence[Report], total: int) -> list[str]:
+class ScopeRun(NamedTuple):
+    """What a ``--scope`` keeps of one configuration's run once it is over (a whole `Report` would keep the
+    configuration's model, and its caches, alive until the scope ends)."""
+
+    config_name: str
+    ok: bool
+    interrupted: bool
+    complete: bool
+    states: int
+    seconds: float
+    violated: tuple[str, ...]
+
+    @classmethod
+    def of(cls, report: Report) -> ScopeRun:
+        s = report.result.stats
+        return cls(report.config_name, report.ok, report.interrupted, report.result.complete, s.states, s.seconds,
+                   report.violated)
+
+
+def format_scope_rules(runs: Sequence[ScopeRun], total: int) -> list[str]:
     """Which configurations break which rule: a count and the first few names, per rule."""
     broken: dict[str, list[str]] = {}
-    for r in reports:
+    for r in runs:
         for name in r.violated:
             broken.setdefault(name, []).append(r.config_name)
     if not broken:
-        return [f"no rule is violated in any of the {len(reports):,} configurations that ran"]
+        return [f"no rule is violated in any of the {len(runs):,} configurations that ran"]
     rows = [("rule", "violated in")]
     for name, configs in broken.items():
         shown = "; ".join(configs[:3]) + ("; ..." if len(configs) > 3 else "")
@@ -281,19 +301,19 @@ def format_scope_rules(reports: Sequence[Report], total: int) -> list[str]:
     return [f"{a.ljust(width)}  {b}".rstrip() for a, b in rows]
 
 
-def format_scope_total(spec: str, reports: Sequence[Report], total: int | None = None) -> str:
+def format_scope_total(spec: str, runs: Sequence[ScopeRun], total: int | None = None) -> str:
     """The last line of a ``--scope`` run; ``total`` configurations in the scope, if fewer ran."""
-    cut = sum(r.interrupted for r in reports)
-    bad = sum(not r.ok and not r.interrupted for r in reports)
-    states = sum(r.result.stats.states for r in reports)
-    seconds = sum(r.result.stats.seconds for r in reports)
+    cut = sum(r.interrupted for r in runs)
+    bad = sum(not r.ok and not r.interrupted for r in runs)
+    states = sum(r.states for r in runs)
+    seconds = sum(r.seconds for r in runs)
     line = (
-        f"scope {spec}: {len(reports)} configuration{'s' * (len(reports) != 1)}, "
-        f"{len(reports) - bad - cut} as expected, {bad} not{f', {cut} interrupted' if cut else ''}; "
+        f"scope {spec}: {len(runs)} configuration{'s' * (len(runs) != 1)}, "
+        f"{len(runs) - bad - cut} as expected, {bad} not{f', {cut} interrupted' if cut else ''}; "
         f"{states:,} states in {seconds:.2f} s"
     )
-    if (total is not None and total > len(reports)) or any(r.interrupted for r in reports):
-        never = (total or len(reports)) - len(reports)
+    if (total is not None and total > len(runs)) or cut:
+        never = (total or len(runs)) - len(runs)
         line += f"; interrupted: {never:,} configuration{'s' * (never != 1)} never ran"
     return line
 

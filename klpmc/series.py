@@ -262,18 +262,22 @@ def _apply(root: Path, text: str) -> tuple[str, list[str], str]:
     except subprocess.TimeoutExpired:
         raise InputError(f"patch did not finish in {PATCH_TIMEOUT} s") from None
     status, notes, current = "clean", [], ""
+    missing: str | None = None                   # "can't find file": patch names the file after saying so
     for line in run.stdout.splitlines():
         if line.startswith("patching file "):
             current = line[len("patching file "):].strip("'")
             continue
+        if line.startswith("|diff --git a/") and missing is not None:
+            notes.append(f"{line.split(' b/', 1)[-1].strip()}: {missing}")
+            missing = None
+            continue
         m = _HUNK.match(line)
         if m is None:
-            if line.strip() and not line.startswith(("checking file", "Hmm...")):
-                if "saving rejects" in line:
-                    continue
-                if "can't find file" in line or "FAILED" in line or "malformed" in line or "No such file" in line:
-                    notes.append(f"{current}: {line.strip()}" if current else line.strip())
-                    status = "fails"
+            if "can't find file" in line:
+                missing, status = "no such file in the tree", "fails"
+            elif "saving rejects" not in line and ("FAILED" in line or "malformed" in line):
+                notes.append(f"{current}: {line.strip()}" if current else line.strip())
+                status = "fails"
             continue
         hunk, how, at, fuzz, offset = m.groups()
         if how == "FAILED":
@@ -297,7 +301,7 @@ def _apply(root: Path, text: str) -> tuple[str, list[str], str]:
 def apply_series(base: Tree, path: Path, renames: Renames | None = None) -> list[Applied]:
     """Every mail of the series applied in turn onto a copy of the tree; the tree after each (cached)."""
     mails = read_series(path)
-    key = digest(_base_key(base), renames.source if renames else "",
+    key = digest(Path(__file__).read_bytes(), _base_key(base), renames.source if renames else "",
                  json.dumps([renames.idents, renames.paths]) if renames else "")
     root = cache_dir() / "series"
     prev = base.root

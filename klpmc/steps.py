@@ -6,9 +6,9 @@ The lowest layer of klpmc's output: text reports (`klpmc.output`), ITF traces (`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from klpmc.contracts import Commands, Faults, JsonEvent
 from klpmc.engine import Label, Log, Model, PropertyResult, Step
 
 __all__ = ["command_of", "command_of_label", "fault_of_label", "log_events", "log_lines", "step_json", "trace_json"]
@@ -16,8 +16,7 @@ __all__ = ["command_of", "command_of_label", "fault_of_label", "log_events", "lo
 
 def command_of_label(model: Model, label: Label) -> str | None:
     """The shell command a person types for a step with this label, if the model says."""
-    command: Callable[[Any], str | None] | None = getattr(model, "command", None)
-    return command(label) if command is not None else None
+    return model.command(label) if isinstance(model, Commands) else None
 
 
 def command_of(model: Model, step: Step) -> str | None:
@@ -31,8 +30,7 @@ def log_events(log: Log) -> list[Any]:
     for item in log:
         if isinstance(item, str):
             continue
-        as_json: Callable[[], Any] | None = getattr(item, "as_json", None)
-        events.append(as_json() if as_json is not None else repr(item))
+        events.append(item.as_json() if isinstance(item, JsonEvent) else repr(item))
     return events
 
 
@@ -43,8 +41,7 @@ def log_lines(log: Log) -> list[str]:
 
 def fault_of_label(model: Model, label: Label) -> dict[str, Any] | None:
     """The call a step makes fail, if the model says: ``{call, patch, where, inside_kernel, command}``."""
-    fault: Callable[[Any], dict[str, Any] | None] | None = getattr(model, "fault", None)
-    return fault(label) if fault is not None else None
+    return model.fault(label) if isinstance(model, Faults) else None
 
 
 def step_json(model: Model, step: Step) -> dict[str, Any]:

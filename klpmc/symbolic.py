@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .contracts import SymbolicModel
 from .engine import Label, Log, Visitor
 from .logic import AND, Domain, SatCheck, compile_formula, evaluate, vacuity
 from .props import Property
@@ -29,9 +30,9 @@ __all__ = ["CrossCheck", "CrossCheckVisitor", "Disagreement", "Formula", "Sanity
 PRE, STEP, POST, STATE = "pre.", "step.", "post.", ""
 
 
-def supports(model: Any) -> bool:
-    """The model offers symbolic views."""
-    return all(hasattr(model, h) for h in ("signature", "symbolic_state", "symbolic_step"))
+def supports(model: object) -> bool:
+    """The model offers symbolic views (`klpmc.contracts.SymbolicModel`)."""
+    return isinstance(model, SymbolicModel)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from klpmc import epr
+from klpmc.contracts import BindsRules, HasRelational
 from klpmc.engine import ReplayError, Step, Trace, replay
 from klpmc.logic import IMPLIES, any_of
 
@@ -385,8 +386,8 @@ def _classify(run: _Run, q: _Query, model: Any, f: Finding, confirm: Callable[[s
               + (" (the counterexample's stack with one patch more)" if grown else ""))
     prop = confirm(f.name) if confirm is not None and f.role == "rule" else None
     if prop is not None:
-        bind = getattr(pmodel, "predicate", None)     # a rule over views: the model evaluates it
-        predicate = bind(prop) if bind is not None else prop.predicate
+        # a rule over views: the model evaluates it
+        predicate = pmodel.predicate(prop) if isinstance(pmodel, BindsRules) else prop.predicate
         init = next(iter(pmodel.init_states()))
         trace = Trace(init, tuple(f.steps))
         if prop.kind == "always":
@@ -487,8 +488,7 @@ def relational_of(mdef: Any) -> Any:
     from klpmc import registry
 
     built = mdef.build(mdef.presets[mdef.default_preset].config)
-    hook = getattr(built, "relational", None)
-    return hook(registry.first_order_rules()) if hook is not None else None
+    return built.relational(registry.first_order_rules()) if isinstance(built, HasRelational) else None
 
 
 def expected_unbounded(mdef: Any, name: str) -> str:

@@ -18,7 +18,7 @@ from ._kbuild import Core, build_module, symbols
 from ._klp import Event
 
 OP_INSMOD, OP_INSMOD_RELOAD, OP_RMMOD, OP_RMMOD_RELOAD, OP_WRITE, OP_RUN_WORK, OP_GREP, _OP_SETTLE, OP_READ = range(9)
-FAULT_KINDS = ("setup", "pre_patch", "patch_object", "module_coming")
+FAULT_KINDS = ("setup", "pre_patch", "patch_object", "module_coming", "alloc")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class CKernel:
         lib.klpmc_set_vocabulary.argtypes = [c.c_char_p, c.c_char_p, c.c_char_p]
         lib.klpmc_set_faults.argtypes = [c.c_uint]
         lib.klpmc_run.argtypes = [c.c_char_p, c.c_size_t, c.c_int, c.c_char_p, c.c_char_p, c.c_char_p,
-                                  c.POINTER(c.c_int), c.POINTER(c.c_int), c.c_char_p]
+                                  c.POINTER(c.c_int), c.POINTER(c.c_int), c.c_char_p, c.POINTER(c.c_size_t)]
         lib.klpmc_run.restype = c.c_int
         ret = lib.klpmc_init()
         if ret:
@@ -79,6 +79,9 @@ class CKernel:
         self._ret = ctypes.c_int()
         self._len = ctypes.c_size_t()
         self._digest = ctypes.create_string_buffer(16)
+        self._ret_ref, self._len_ref = ctypes.byref(self._ret), ctypes.byref(self._len)
+        self._run = lib.klpmc_run
+        self._logp = lib.klpmc_log(ctypes.byref(ctypes.c_size_t()))   # S->log: one address for good
         self._pending = ctypes.create_string_buffer(8192)
         self._info = (ctypes.c_int * 4)()
         self._facts: Any = None
@@ -134,10 +137,9 @@ class CKernel:
             points: bool = True) -> tuple[Outcome, list[int], bytes]:
         """One step from a saved state: (what it did, the facts and the digest of where it leads); the
         fault points it passed only if asked for."""
-        rc = self.lib.klpmc_run(snap, len(snap), op, a, b, fail_at, ctypes.byref(self._ret), self._facts,
-                                self._digest)
-        p = self.lib.klpmc_log(ctypes.byref(self._len))
-        raw = ctypes.string_at(p, self._len.value) if self._len.value else b""
+        rc = self._run(snap, len(snap), op, a, b, fail_at, self._ret_ref, self._facts, self._digest, self._len_ref)
+        n = self._len.value
+        raw = ctypes.string_at(self._logp, n) if n else b""
         log = _LOG_CACHE.get(raw)
         if log is None:
             log = parse_log(raw.decode(errors="replace"))

@@ -20,7 +20,7 @@ from ._klp import OBJECT_CALLBACKS, VMLINUX, Fixture, ObjSpec, PatchSpec, StateS
 STATE_CALLBACK_NAMES = (("setup", "pre_patch"), ("enable", "post_patch"), ("disable", "pre_unpatch"),
                         ("release", "post_unpatch"))
 CANONICAL = {alias: names[0] for names in STATE_CALLBACK_NAMES for alias in names}
-FAULTS = ("setup", "pre_patch", "patch_object", "module_coming")
+FAULTS = ("setup", "pre_patch", "patch_object", "module_coming", "alloc")   # alloc: the kernel's C only
 ACTIONS = ("reverse", "force", "reload")
 
 
@@ -256,6 +256,9 @@ def config_from_dict(data: dict[str, Any], name: str, model: str, features: tupl
     if not isinstance(faults_t, dict):
         raise ConfigProblem("[faults] must be a table")
     _unknown(set(faults_t), set(FAULTS), "[faults]")
+    if faults_t.get("alloc") and "kernel_c" not in features:
+        raise ConfigProblem(f"[faults] alloc: model {model} does not model allocations; the kernel model "
+                            "fails the kernel's kmalloc()s")
     actions_t = data.get("actions", {})
     if not isinstance(actions_t, dict):
         raise ConfigProblem("[actions] must be a table")
@@ -286,41 +289,30 @@ def load_config(path: str, model: str, features: tuple[str, ...]) -> tuple[Confi
 
 # -- presets and scopes ----------------------------------------------------------------------------
 
-Preset = tuple[str, Config]
-
-
-def presets_for(model: str, features: tuple[str, ...]) -> dict[str, Preset]:
-    """The presets every variant ships, plus the selftest fixtures of its own series."""
-    from ._fixtures import selftest_presets
-
+def presets_for(features: tuple[str, ...]) -> dict[str, Config]:
+    """The configurations of the presets every variant ships (their summaries are in the manifests)."""
     objs = ("vmlinux", "mod_a")   # a module object: patched when mod_a loads, reverted when it goes
     s1 = StateConfig(1, 1, False, True)
-    out: dict[str, Preset] = {
-        "small": ("two patches on one state, the second a replace; failing setup/pre_patch; reversal",
-                  Config("small", (PatchConfig("P1", False, ("vmlinux",), (s1,)),
-                                   PatchConfig("P2", True, ("vmlinux",), (s1,))),
-                         faults=frozenset({"setup", "pre_patch"}), reverse=True)),
-        "drop": ("a replace that drops a state another patch introduced; reversal",
-                 Config("drop", (PatchConfig("P1", False, ("vmlinux",), (s1,)),
-                                 PatchConfig("P2", False, ("vmlinux",), (s1,)),
-                                 PatchConfig("P3", True, ("vmlinux",), (StateConfig(2, 1, False, True),))),
-                        faults=frozenset({"setup"}), reverse=True)),
-        "modules": ("two patches with a module object, the module loading and unloading, force, reload",
-                    Config("modules", (PatchConfig("P1", False, objs, (s1,)),
-                                       PatchConfig("P2", True, objs, (s1, StateConfig(2, 1, False, True)))),
-                           targets=("mod_a",),
-                           faults=frozenset({"setup", "pre_patch", "patch_object", "module_coming"}),
-                           reverse=True, force=True, reload=True)),
+    out = {
+        "small": Config("small", (PatchConfig("P1", False, ("vmlinux",), (s1,)),
+                                  PatchConfig("P2", True, ("vmlinux",), (s1,))),
+                        faults=frozenset({"setup", "pre_patch"}), reverse=True),
+        "drop": Config("drop", (PatchConfig("P1", False, ("vmlinux",), (s1,)),
+                                PatchConfig("P2", False, ("vmlinux",), (s1,)),
+                                PatchConfig("P3", True, ("vmlinux",), (StateConfig(2, 1, False, True),))),
+                       faults=frozenset({"setup"}), reverse=True),
+        "modules": Config("modules", (PatchConfig("P1", False, objs, (s1,)),
+                                      PatchConfig("P2", True, objs, (s1, StateConfig(2, 1, False, True)))),
+                          targets=("mod_a",),
+                          faults=frozenset({"setup", "pre_patch", "patch_object", "module_coming"}),
+                          reverse=True, force=True, reload=True),
     }
     if "block_disable" in features:
         blocked = StateConfig(1, 1, True, True)
-        out["block"] = (
-            "P1 holds state 1 with block_disable; a replace without it (P2) and one with it (P3); force, reversal",
-            Config("block", (PatchConfig("P1", False, ("vmlinux",), (blocked,)),
-                             PatchConfig("P2", True, ("vmlinux",), (StateConfig(2, 1, False, True),)),
-                             PatchConfig("P3", True, ("vmlinux",), (s1,))),
-                   faults=frozenset({"setup"}), reverse=True, force=True))
-    out.update(selftest_presets(model))
+        out["block"] = Config("block", (PatchConfig("P1", False, ("vmlinux",), (blocked,)),
+                                        PatchConfig("P2", True, ("vmlinux",), (StateConfig(2, 1, False, True),)),
+                                        PatchConfig("P3", True, ("vmlinux",), (s1,))),
+                              faults=frozenset({"setup"}), reverse=True, force=True)
     return out
 
 

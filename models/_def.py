@@ -1,50 +1,50 @@
 """The `ModelDef` of a livepatch variant: how the registry and the CLI see a model module.
 
 Each variant module (`models/upstream.py`, ...) ends with ``MODEL = make_model_def(__name__, ...)``: its
-presets, its manifest of expected verdicts, its configuration loader, scopes and selftest replay.
+presets' configurations, its configuration loader, scopes and selftest replay; what each preset is and the
+verdicts it is expected to give are in its manifest (`models/_manifest.py`).
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
 
 from klpmc.model import ExpectedVerdict, ModelDef, Preset
 
 from . import _harness
 from ._config import Config, load_config, presets_for, scope_configs, scope_legend, size_estimate
+from ._manifest import Manifest, ManifestProblem, read
 from ._model import KlpModel
 
 
 def make_model_def(modname: str, name: str, summary: str, features: tuple[str, ...],
-                   expected: dict[str, dict[str, tuple[str, str]]] | None = None,
-                   default_preset: str = "small",
-                   extra_presets: dict[str, tuple[str, Config]] | None = None) -> ModelDef:
+                   presets: Mapping[str, Config] | None = None, default_preset: str = "small") -> ModelDef:
     """The registry entry of a variant module: build, presets, manifest, config loader, scope, replay.
 
     ``features`` say what the variant has (object_callbacks, state_callbacks, versions, block_disable,
     shadow_states, replace_set); the registry checks the catalogue properties whose requirements they meet.
-    ``expected[preset][property] = (verdict, one-line reason)`` is the manifest; scope configurations
-    are named in it by their scope name.
+    ``presets`` are the variant's own configurations beside the ones every variant ships
+    (`presets_for`); the manifest, models/manifests/<name>.json, names every preset with its summary and
+    its expected verdicts, and the scope configurations' verdicts.
     """
     variant = sys.modules[modname]
-    all_presets = dict(presets_for(name, features))
-    all_presets.update(extra_presets or {})
-    presets = {pname: Preset(psummary, cfg) for pname, (psummary, cfg) in all_presets.items()}
-    manifest = {
-        preset: {prop: ExpectedVerdict(verdict, reason) for prop, (verdict, reason) in props.items()}
-        for preset, props in (expected or {}).items()
-    }
-    manifest.update(scope_manifest(name, ExpectedVerdict))
+    manifest = read(name)
+    configs = {**presets_for(features), **(presets or {})}
+    summaries = manifest.summaries()
+    if set(configs) != set(summaries):
+        missing = sorted(set(configs) - set(summaries))
+        extra = sorted(set(summaries) - set(configs))
+        problem = (f"no entry for preset {missing[0]!r}" if missing
+                   else f"preset {extra[0]!r} has no configuration in {variant.__file__}")
+        raise ManifestProblem(f"models/manifests/{name}.json: {problem}")
     return ModelDef(
         name=name,
         summary=summary,
         build=lambda config: KlpModel(variant, config, features),
-        presets=presets,
+        presets={pname: Preset(psummary, configs[pname]) for pname, psummary in summaries.items()},
         default_preset=default_preset,
-        expected=manifest,
+        expected=expected_verdicts(manifest),
         features=features,
         load_config=lambda path: load_config(path, name, features),
         scope=lambda spec: scope_configs(spec, name, features),
@@ -54,19 +54,7 @@ def make_model_def(modname: str, name: str, summary: str, features: tuple[str, .
     )
 
 
-def scope_manifest(name: str, verdict: Any) -> dict[str, dict[str, Any]]:
-    """The recorded verdicts of the model's scope configurations (models/manifests/<name>.json).
-
-    ``scopes[spec][configuration]`` lists the properties that configuration violates; ``reasons[property]``
-    says why in one line. Written by scripts/record_scope_manifest.py and reviewed by hand.
-    """
-    path = Path(__file__).parent / "manifests" / f"{name}.json"
-    if not path.exists():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    reasons = data.get("reasons", {})
-    out: dict[str, dict[str, Any]] = {}
-    for configs in data.get("scopes", {}).values():
-        for config, props in configs.items():
-            out[config] = {p: verdict("violated", reasons.get(p, "recorded")) for p in props}
-    return out
+def expected_verdicts(manifest: Manifest) -> dict[str, dict[str, ExpectedVerdict]]:
+    """The manifest's expected verdicts of presets and scope configurations, as `ModelDef.expected` holds them."""
+    return {config: {prop: ExpectedVerdict(verdict, reason) for prop, (verdict, reason) in props.items()}
+            for config, props in manifest.expected().items()}

@@ -368,14 +368,4 @@ def upstream_fixtures(get_state: Any, get_prev_state: Any) -> Fixtures:
     )
 
 
-def selftest_presets(model: str) -> dict[str, tuple[str, Any]]:
-    """Presets made of a series' selftest modules; each model family registers its own below."""
-    maker = SELFTEST_PRESETS.get(model)
-    return maker() if maker is not None else {}
-
-
-SELFTEST_PRESETS: dict[str, Callable[[], dict[str, tuple[str, Any]]]] = {}
-
-
-__all__ = ["GENERIC", "GENERIC_TARGET", "SHADOW_NULL", "Fixtures", "ModuleFixture", "selftest_presets",
-           "upstream_fixtures"]
+__all__ = ["GENERIC", "GENERIC_TARGET", "SHADOW_NULL", "Fixtures", "ModuleFixture", "upstream_fixtures"]

@@ -20,7 +20,7 @@ from typing import Any
 from klpmc.model import ConfigError
 
 from ._config import Config
-from ._klp import EINVAL, ENOENT, ERRNO_TEXT, Kernel, KState
+from ._klp import EINVAL, ENOENT, ERRNO_TEXT, Finding, Kernel, KState
 from ._model import Disabled, KlpModel, delete_module, load_module
 
 INSMOD_TEXT = dict(ERRNO_TEXT)
@@ -175,7 +175,10 @@ class PythonMachine(Machine):
 
     def step(self, body: Any) -> tuple[Any, tuple[Any, ...]]:
         k = Kernel.thaw(self.state, self.model.env)
-        ret = body(k)
+        try:
+            ret = body(k)
+        except Finding as e:          # a step that cannot finish (a hang, a crash): as the C harness says it
+            raise ScenarioError(f"the model stopped: {e.kind}: {e.text}") from None
         self.state = k.freeze()
         return ret, tuple(k.log)
 

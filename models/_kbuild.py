@@ -155,7 +155,7 @@ def build_core(tree: Tree) -> Core:
         run = subprocess.run([gcc, *CFLAGS, *defines, *inc, "-c", str(src), "-o", str(obj)],
                              capture_output=True, text=True, check=False)
         if run.returncode:
-            raise BuildError(what, _first_errors(run.stderr))
+            raise BuildError(what, _first_errors(run.stderr.replace(f"{tree.root}/", "")))
         objs.append(str(obj))
     tmp = work / "libklp.so.tmp"
     run = subprocess.run([gcc, "-shared", "-Wl,-z,now", "-Wl,--wrap=klp_shadow_free_all",

@@ -12,6 +12,7 @@ entry point a user or the scheduler can trigger, every nondeterministic outcome 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, ClassVar
@@ -102,7 +103,11 @@ def delete_module(v: ModuleType, k: Kernel, name: str) -> int:
 # -- the model -------------------------------------------------------------------------------------
 
 
-STEP_CACHE = 200_000     # kernels whose steps are kept (each a few steps, sharing their structures)
+STEP_CACHE = 20_000     # kernels whose steps are kept (each a few steps, sharing their structures)
+# The steps of a kernel, by (model, kernel part), for every model of the process together: a scope builds a
+# model per configuration and keeps them for its report, so the bound is the process's, not each model's.
+_STEPS: dict[tuple[int, tuple[int, ...]], list[tuple[Call, tuple[int, ...], tuple[Any, ...]]]] = {}
+_SERIAL = itertools.count()
 
 
 class KlpModel:
@@ -123,7 +128,8 @@ class KlpModel:
         self.layout = Layout(self.sig)
         self.vocab = Vocab()
         self._layouts: dict[Sig, Layout] = {_fields_of(self.sig): self.layout}
-        self._steps: dict[tuple[int, ...], list[tuple[Call, tuple[int, ...], tuple[Any, ...]]]] = {}
+        self._serial = next(_SERIAL)
+        self._kernels: dict[Any, Any] = {}   # one copy of each successor's kernel values and log
 
     def spec_of(self, name: str, params: tuple[tuple[str, Any], ...]) -> PatchSpec:
         """The module as built for this variant: a struct klp_state without is_shadow has no such field."""
@@ -230,13 +236,17 @@ class KlpModel:
         history it comes with; only the history is worked out again, from each step's log."""
         layout = self.layout
         history = layout.values(s)
-        part = layout.kernel_part(history)
-        steps = self._steps.get(part)
+        key = (self._serial, layout.kernel_part(history))
+        steps = _STEPS.get(key)
         if steps is None:
-            if len(self._steps) >= STEP_CACHE:
-                self._steps.clear()
-            steps = self._steps[part] = [(label, layout.kernel_values(succ), log)
-                                         for label, succ, log in self.kernel_steps(layout.decode(s))]
+            if len(_STEPS) >= STEP_CACHE:
+                _STEPS.clear()
+            kernels = self._kernels
+            if len(kernels) >= STEP_CACHE * 4:
+                kernels.clear()
+            steps = _STEPS[key] = [(label, kernels.setdefault(kv := layout.kernel_values(succ), kv),
+                                    kernels.setdefault(log, log))
+                                   for label, succ, log in self.kernel_steps(layout.decode(s))]
         encode = layout.encode_values
         for label, kernel, log in steps:
             yield label, encode(kernel, history, log), log

@@ -356,6 +356,13 @@ def bind_rule(prop: Any, sig: Sig, table: Table, vocab: Vocab,
     return on_step
 
 
+# Compiled rules are shared by every configuration with the same vocabulary, field table and properties
+# (a scope's configurations mostly are): (sig, fields, properties) -> (state function, {(vocabulary, step
+# key): step function}). The step functions also depend on how the vocabulary numbers names, so that is
+# part of their key.
+_SHARED: dict[tuple[Any, ...], tuple[Any, dict[tuple[Any, ...], Any]]] = {}
+
+
 class Checker:
     """The rules of a configuration's properties, compiled: what the engine runs on every state and step.
 
@@ -375,8 +382,16 @@ class Checker:
         self.step_props = [p for p in props if p.on_steps]
         self._var = var
         self._compile = compile_terms
-        view = View(sig, table, lambda i: var("s", i))
-        self._state_fn = self._build([p.rule(view) for p in self.state_props], "s")
+        shared_key = (sig, tuple((f.key, f.lo, f.hi) for f in table.fields),
+                      tuple((p.name, id(p.rule)) for p in props))
+        shared = _SHARED.get(shared_key)
+        if shared is None:
+            if len(_SHARED) > 256:
+                _SHARED.clear()
+            view = View(sig, table, lambda i: var("s", i))
+            shared = _SHARED[shared_key] = (self._build([p.rule(view) for p in self.state_props], "s"), {})
+        self._state_fn, self._shared_steps = shared
+        self._vocab_key: tuple[Any, ...] = ()
         self._b = View(sig, table, lambda i: var("b", i))
         self._a = View(sig, table, lambda i: var("a", i))
         self._steps: dict[tuple[int, ...], Callable[[Any, Any], tuple[Any, ...]] | None] = {}
@@ -422,8 +437,17 @@ class Checker:
         steps = self._steps
         fn = steps.get(key, steps)
         if fn is steps:
-            t = values_step(self.vocab, key)
-            fn = steps[key] = self._build([p.rule(self._b, t, self._a) for p in self.step_props], "b, a")
+            vocab = self.vocab
+            if len(self._vocab_key) != 2 or len(self._vocab_key[0]) != len(vocab.funcs) or \
+                    len(self._vocab_key[1]) != len(vocab.callbacks):
+                self._vocab_key = (tuple(vocab.funcs), tuple(vocab.callbacks))
+            shared = self._shared_steps
+            skey = (self._vocab_key, key)
+            fn = shared.get(skey, shared)
+            if fn is shared:
+                t = values_step(vocab, key)
+                fn = shared[skey] = self._build([p.rule(self._b, t, self._a) for p in self.step_props], "b, a")
+            steps[key] = fn
         if fn is None:
             return self.all_true
         b, a = self.values(before), self.values(after)

@@ -62,6 +62,15 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/upstream.py with [POC 1/7]: the functions
+# below changed, added, removed; every other function is upstream's, character for character.
+BASE = "upstream"
+CHANGES = ("klp_complete_transition", "__klp_disable_patch", "__klp_enable_patch")
+ADDS = ("klp_state_callback", "is_state_in_other_patches", "klp_setup_states", "klp_enable_states",
+        "klp_disable_states", "klp_release_states", "klp_enable_obsolete_states", "klp_disable_obsolete_states",
+        "klp_release_obsolete_states", "__klp_enable_patch_err")
+REMOVES = ()
+
 LOG = "livepatch"
 
 # -- core.h: the callback wrappers -----------------------------------------------------------------
@@ -616,74 +625,24 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
     mod.klp_alive = False
     klp_cleanup_module_patches_limited(k, mod, None)
 
-
 FIXTURES = upstream_fixtures(klp_get_state, klp_get_prev_state)
 
-# Why each preset breaks what it breaks (see the manifest below); trace lengths are BFS-shortest.
-BUSY_HANG = ("the test module, not the core: test_klp_callbacks_busy's init waits forever when "
-             "test_klp_callbacks_demo already patches busymod_work_func (the patched work never completes "
-             "busymod_work_started); the selftests never load them in that order")
-BY_DESIGN = ("by design: an atomic replace runs none of the replaced patches' callbacks "
-             "(cumulative-patches.rst)")
-DOUBLE_RELEASE = ("1/7 never clears setup_succeeded: a failing pre_patch runs release in err_states, "
-                  "then again in klp_cancel_transition (2/7 fixes it)")
-NEWER_RELEASED = ("klp_release_obsolete_states walks newer patches too: a reversed disable of a replace "
-                  "patch releases the state of a non-replace patch loaded after it, which keeps it")
-NEWER_RELEASED_SHORT = "a reversed disable of a replace patch releases a newer patch's state"
-VERSIONS_KEEP = ("versions rule: a replace patch must carry every listed state, so no completed replace "
-                 "drops one")
-ONE_STATE = "each patch has one state: no setup can fail after another one succeeded"
-NO_MODULE = "no target module in this preset"
-NO_STATE_CALLBACKS = "mainline's selftest modules give their states no state callbacks"
+KSELFTEST = Config(
+    "kselftest",
+    choices=(("test_klp_callbacks_demo", ()), ("test_klp_callbacks_demo2", (("replace", 1),))),
+    targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
+    target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
+    reverse=True, force=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
+
+KSELFTEST_STATE = Config(
+    "kselftest-state",
+    choices=(("test_klp_state", ()), ("test_klp_state2", ()), ("test_klp_state3", ())),
+    reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
 MODEL = make_model_def(
     __name__,
     name="poc",
     summary="mainline + [POC 1/7]: per-state setup/enable/disable/release beside the per-object callbacks",
     features=("object_callbacks", "versions", "state_callbacks"),
-    extra_presets={
-        "kselftest": (
-            "selftest modules: callbacks_demo, demo2 replace=1, callbacks_mod, callbacks_busy blocking the "
-            "transition; reversal and force",
-            Config("kselftest", choices=(("test_klp_callbacks_demo", ()),
-                                         ("test_klp_callbacks_demo2", (("replace", 1),))),
-                   targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
-                   target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
-                   reverse=True, force=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
-        "kselftest-state": (
-            "selftest modules test_klp_state, state2, state3 (state 1, versions 1, 2, 2), reloaded at will",
-            Config("kselftest-state", choices=(("test_klp_state", ()), ("test_klp_state2", ()),
-                                               ("test_klp_state3", ())),
-                   reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
-    },
-    expected={
-        "small": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
-                  "state-lifecycle": ("violated", DOUBLE_RELEASE),
-                  "release-after-setup": ("violated", DOUBLE_RELEASE),
-                  "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP),
-                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
-                  "reach-module-in-transition": ("unreachable", NO_MODULE)},
-        "drop": {"state-lifecycle": ("violated", NEWER_RELEASED),
-                 "release-after-setup": ("violated", NEWER_RELEASED),
-                 "set-up-while-held": ("violated", NEWER_RELEASED),
-                 "release-only-when-gone": ("violated", NEWER_RELEASED),
-                 "no-callback-on-kept-state": ("violated", NEWER_RELEASED),
-                 "reversal-restores": ("violated", NEWER_RELEASED_SHORT),
-                 "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP),
-                 "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
-                 "reach-module-in-transition": ("unreachable", NO_MODULE)},
-        "modules": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
-                    "state-lifecycle": ("violated", DOUBLE_RELEASE),
-                    "release-after-setup": ("violated", DOUBLE_RELEASE),
-                    "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP)},
-        "kselftest": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
-                      "no-hang": ("violated", BUSY_HANG),
-                      "reach-replace-drops-state": ("unreachable", NO_STATE_CALLBACKS),
-                      "reach-setup-fails-after-success": ("unreachable", NO_STATE_CALLBACKS),
-                      "reach-state-shared": ("unreachable", "no selftest module of this preset has a state")},
-        "kselftest-state": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
-                            "reach-replace-drops-state": ("unreachable", VERSIONS_KEEP),
-                            "reach-setup-fails-after-success": ("unreachable", NO_STATE_CALLBACKS),
-                            "reach-module-in-transition": ("unreachable", NO_MODULE)},
-    },
+    presets={"kselftest": KSELFTEST, "kselftest-state": KSELFTEST_STATE},
 )

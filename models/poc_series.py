@@ -61,6 +61,15 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/poc.py with [POC 2/7] to [POC 7/7]: the functions
+# below changed, added, removed; every other function is poc's, character for character.
+BASE = "poc"
+CHANGES = ("klp_is_state_compatible", "klp_is_patch_compatible", "klp_release_states", "klp_complete_transition",
+           "__klp_disable_patch", "__klp_enable_patch", "enabled_store", "klp_cleanup_module_patches_limited",
+           "klp_module_coming")
+ADDS = ("klp_patch_disable_blocked", "klp_shadow_dtor")
+REMOVES = ("klp_pre_patch_callback", "klp_post_patch_callback", "klp_pre_unpatch_callback", "klp_post_unpatch_callback")
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------
@@ -572,81 +581,28 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
     mod.klp_alive = False
     klp_cleanup_module_patches_limited(k, mod, None)
 
-
 FIXTURES = poc_fixtures()
 
-# Why each preset breaks what it breaks (see the manifest below); trace lengths are BFS-shortest.
-UNGUARDED_FREE = ("2/7 frees an is_shadow state's variables although its setup failed, and twice: from the "
-                  "klp_setup_states error path and from the cancel path")
-NO_REENABLE = ("a reversed replace-enable never runs enable again for the obsolete states it disabled "
-               "(only err_states does); the next disable of the old patch disables them twice")
-NO_REENABLE_SHORT = "a reversed replace leaves the obsolete states disabled"
-NEWER_RELEASED = ("klp_release_obsolete_states walks newer patches too: a reversed disable of a replace "
-                  "patch releases (and frees the shadow of) a state a newer non-replace patch keeps")
-SHARED_LEAK = ("two non-replace patches share a state that a replace drops: each finds it in the other, so "
-               "nobody releases it and its shadow variables leak")
-KEEPS_ALL = "the replace patch of this preset carries every state of the others"
-ONE_STATE = "each patch has one state: no setup can fail after another one succeeded"
+SPEAKER = Config(
+    "speaker",
+    choices=(("test_klp_speaker_livepatch", (("add_applause", 1),)),
+             ("test_klp_speaker_livepatch", (("add_applause", 1), ("setup_ret", -19))),
+             ("test_klp_speaker_livepatch2", (("add_applause", 1), ("noreplace", 1))),
+             ("test_klp_speaker_livepatch2", ())),
+    targets=("test_klp_speaker", "test_klp_speaker2"),
+    target_params=(("test_klp_speaker", (("waiting_welcome", True),)),),
+    reverse=True, force=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
-NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
+STATE = Config(
+    "state",
+    choices=(("test_klp_state", ()), ("test_klp_state", (("no_state", 1),)),
+             ("test_klp_state2", (("block_state_disable", 1),)), ("test_klp_state3", ())),
+    reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
 MODEL = make_model_def(
     __name__,
     name="poc-series",
     summary="the POC after 7/7: per-state callbacks only, shadow variables tied to states, block_disable",
     features=("state_callbacks", "shadow_states", "block_disable"),
-    expected={
-        "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                  "shadow-free-once": ("violated", UNGUARDED_FREE),
-                  "reach-replace-drops-state": ("unreachable", KEEPS_ALL),
-                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-        "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                 "state-lifecycle": ("violated", NO_REENABLE),
-                 "release-after-setup": ("violated", NEWER_RELEASED),
-                 "released-on-leave": ("violated", SHARED_LEAK),
-                 "set-up-while-held": ("violated", NEWER_RELEASED),
-                 "release-only-when-gone": ("violated", NEWER_RELEASED),
-                 "no-callback-on-kept-state": ("violated", NEWER_RELEASED),
-                 "shadow-freed-on-leave": ("violated", SHARED_LEAK),
-                 "shadow-free-once": ("violated", UNGUARDED_FREE),
-                 "reversal-restores": ("violated", NO_REENABLE_SHORT),
-                 "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-        "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                    "shadow-free-once": ("violated", UNGUARDED_FREE),
-                    "reach-replace-drops-state": ("unreachable", KEEPS_ALL)},
-        "block": {"state-lifecycle": ("violated", NO_REENABLE),
-                  "set-up-while-held": ("violated", NEWER_RELEASED),
-                  "release-only-when-gone": ("violated", NEWER_RELEASED),
-                  "no-callback-on-kept-state": ("violated", NEWER_RELEASED),
-                  "shadow-free-once": ("violated", UNGUARDED_FREE),
-                  "reversal-restores": ("violated", NO_REENABLE_SHORT),
-                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-        "speaker": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                    "state-lifecycle": ("violated", NO_REENABLE),
-                    "shadow-free-once": ("violated", UNGUARDED_FREE),
-                    "reversal-restores": ("violated", NO_REENABLE_SHORT),
-                    "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-        "state": {"state-lifecycle": ("violated", NO_REENABLE),
-                  "reversal-restores": ("violated", NO_REENABLE_SHORT),
-                  "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    },
-    extra_presets={
-        "speaker": (
-            "the POC's speaker modules: livepatch add_applause (setup_ret 0/-19), livepatch2 (noreplace with "
-            "applause, or replace without), both speakers, the first with a waiting worker; force, reload",
-            Config("speaker", choices=(
-                ("test_klp_speaker_livepatch", (("add_applause", 1),)),
-                ("test_klp_speaker_livepatch", (("add_applause", 1), ("setup_ret", -19))),
-                ("test_klp_speaker_livepatch2", (("add_applause", 1), ("noreplace", 1))),
-                ("test_klp_speaker_livepatch2", ())),
-                targets=("test_klp_speaker", "test_klp_speaker2"),
-                target_params=(("test_klp_speaker", (("waiting_welcome", True),)),),
-                reverse=True, force=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
-        "state": (
-            "the POC's test_klp_state modules: state 1 with or without block_disable, no_state, reload",
-            Config("state", choices=(
-                ("test_klp_state", ()), ("test_klp_state", (("no_state", 1),)),
-                ("test_klp_state2", (("block_state_disable", 1),)), ("test_klp_state3", ())),
-                reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
-    },
+    presets={"speaker": SPEAKER, "state": STATE},
 )

@@ -72,6 +72,14 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/v1.py with the refcount rule: the functions
+# below changed, added, removed; every other function is v1's, character for character.
+BASE = "v1"
+CHANGES = ("klp_states_post_patch", "klp_states_pre_unpatch", "klp_states_post_unpatch",
+           "klp_states_pre_unpatch_replaced", "klp_states_post_unpatch_replaced", "klp_states_post_patch_replaced")
+ADDS = ("is_state_in_newer_patches",)
+REMOVES = ()
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------
@@ -146,7 +154,6 @@ def is_state_in_newer_patches(k: Kernel, patch: KlpPatch, state: KlpState) -> bo
             if s.id == state.id:
                 return True
     return False
-
 
 Other = Callable[[Kernel, KlpPatch, KlpState], bool]   # is_state_in_other_patches or _newer_patches
 
@@ -623,7 +630,6 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
     mod.klp_alive = False
     klp_cleanup_module_patches_limited(k, mod, None)
 
-
 FIXTURES = v1_fixtures(klp_get_state, klp_get_prev_state)
 
 SELFTEST = Config(
@@ -634,32 +640,10 @@ SELFTEST = Config(
     targets=("test_klp_speaker",), target_params=(("test_klp_speaker", (("block_doors", 1),)),),
     reverse=True, force=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
-# Manifest reasons.
-ONE_STATE = "each patch of the preset has one state, so no setup can fail after another one succeeded"
-
-NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
-
-EXPECTED = {
-    "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-              "reach-replace-drops-state": ("unreachable", "the replace P2 carries P1's only state"),
-              "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-             "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                "reach-replace-drops-state": ("unreachable", "the replace P2 keeps state 1, adds state 2")},
-    "block": {"reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "selftest": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                 "reach-replace-drops-state": ("unreachable", "livepatch2 carries state 10 of livepatch"),
-                 "reach-setup-fails-after-success": ("unreachable", "pre_patch_ret fails the first state")},
-}
-
 MODEL = make_model_def(
     __name__,
-    expected=EXPECTED,
     name="refcount",
     summary="v1 with the refcount rule: state callbacks on the 0->1 and 1->0 holder transitions only",
-    extra_presets={"selftest": (
-        "the v1 speaker modules: livepatch applause=1 (pre_patch_ret 0/-19), livepatch2 replace=1 applause=1 "
-        "applause2=1, the speaker blocking the doors; force and reload", SELFTEST)},
     features=("state_callbacks", "shadow_states", "block_disable"),
+    presets={"selftest": SELFTEST},
 )

@@ -76,6 +76,16 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/v1.py with replace_set (RFC) and its v2
+# rules: the functions below changed, added, removed; every other function is v1's, character for character.
+BASE = "v1"
+CHANGES = ("klp_is_state_compatible", "klp_is_patch_compatible", "klp_states_pre_unpatch_replaced",
+           "klp_states_post_unpatch_replaced", "klp_states_post_patch_replaced", "klp_complete_transition",
+           "klp_try_complete_transition", "klp_force_transition", "klp_add_nops", "klp_init_patch",
+           "klp_free_replaced_patches_async", "klp_unpatch_replaced_patches", "__klp_enable_patch")
+ADDS = ("klp_replace_set",)
+REMOVES = ()
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------
@@ -627,7 +637,6 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
     mod.klp_alive = False
     klp_cleanup_module_patches_limited(k, mod, None)
 
-
 FIXTURES = v1_fixtures(klp_get_state, klp_get_prev_state)
 
 SELFTEST = Config(
@@ -646,48 +655,10 @@ SETS = Config(
      PatchConfig("P3", False, ("vmlinux",), (StateConfig(3, 1, False, True),), replace_set=1)),
     faults=frozenset({"setup"}), reverse=True)
 
-# Manifest reasons.
-ONE_STATE = "each patch of the preset has one state, so no setup can fail after another one succeeded"
-
-OWN_SET = "v2 rules: replace=false is a set of its own and two sets may not share a state id"
-
-NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
-
-EXPECTED = {
-    "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-              "reach-replace-drops-state": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
-              "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
-              "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
-              "reach-state-shared": ("unreachable", OWN_SET)},
-    "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-             "reach-replace-drops-state": ("unreachable", OWN_SET + "; P3 (set 0) replaces no other set"),
-             "reach-setup-fails-after-success": ("unreachable", ONE_STATE),
-             "reach-state-shared": ("unreachable", OWN_SET)},
-    "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                "reach-replace-drops-state": ("unreachable", OWN_SET + "; P2 (set 0) is refused beside P1"),
-                "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; P2 is refused beside P1"),
-                "reach-state-shared": ("unreachable", OWN_SET)},
-    "block": {"reach-setup-fails-after-success": ("unreachable", ONE_STATE),
-              "reach-state-shared": ("unreachable", OWN_SET)},
-    "sets": {"reach-disable-refused": ("unreachable", NO_BLOCK)},
-    "selftest": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                 "reach-replace-drops-state": ("unreachable", OWN_SET + "; livepatch2 (set 0) is refused"),
-                 "reach-reverse-replace-enable": ("unreachable", OWN_SET + "; livepatch2 (set 0) is refused"),
-                 "reach-setup-fails-after-success": ("unreachable", "pre_patch_ret fails the first state"),
-                 "reach-state-shared": ("unreachable", OWN_SET)},
-}
-
 MODEL = make_model_def(
     __name__,
-    expected=EXPECTED,
     name="replace-set",
     summary="v1 state callbacks filtered by replace_set (RFC May 2026) with the replace_set v2 rules",
     features=("state_callbacks", "shadow_states", "block_disable", "replace_set"),
-    extra_presets={
-        "sets": ("P1{1} and P2{1,2} in set 0 replace each other, P3{3} in set 1 beside them; failing setup, "
-                 "reversal", SETS),
-        "selftest": ("the v1 speaker modules: livepatch applause=1 (pre_patch_ret 0/-19), livepatch2 "
-                     "replace=1 applause=1 applause2=1, the speaker blocking the doors; force and reload",
-                     SELFTEST),
-    },
+    presets={"sets": SETS, "selftest": SELFTEST},
 )

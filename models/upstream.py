@@ -49,6 +49,10 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): mainline is its root; each variant names its base and the
+# functions it changes, adds and removes.
+BASE = None
+
 LOG = "livepatch"
 
 # -- core.h: the callback wrappers -----------------------------------------------------------------
@@ -490,43 +494,24 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
     mod.klp_alive = False
     klp_cleanup_module_patches_limited(k, mod, None)
 
-
 FIXTURES = upstream_fixtures(klp_get_state, klp_get_prev_state)
 
-BY_DESIGN = "by design: an atomic replace runs none of the replaced patches' callbacks (cumulative-patches.rst)"
-NO_MODULE = "no target module in this preset"
-BUSY_HANG = ("the test module, not the core: test_klp_callbacks_busy's init waits forever when "
-             "test_klp_callbacks_demo already patches busymod_work_func (the patched work never completes "
-             "busymod_work_started); the selftests never load them in that order")
+KSELFTEST = Config(
+    "kselftest",
+    choices=(("test_klp_callbacks_demo", ()), ("test_klp_callbacks_demo2", (("replace", 1),))),
+    targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
+    target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
+    reverse=True, force=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
+
+KSELFTEST_STATE = Config(
+    "kselftest-state",
+    choices=(("test_klp_state", ()), ("test_klp_state2", ()), ("test_klp_state3", ())),
+    reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
 MODEL = make_model_def(
     __name__,
     name="upstream",
     summary="mainline livepatch core: per-object callbacks, versioned states, atomic replace",
     features=("object_callbacks", "versions"),
-    extra_presets={
-        "kselftest": (
-            "selftest modules: callbacks_demo, demo2 replace=1, callbacks_mod, callbacks_busy blocking the "
-            "transition; reversal and force",
-            Config("kselftest", choices=(("test_klp_callbacks_demo", ()),
-                                         ("test_klp_callbacks_demo2", (("replace", 1),))),
-                   targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
-                   target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
-                   reverse=True, force=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
-        "kselftest-state": (
-            "selftest modules test_klp_state, state2, state3 (state 1, versions 1, 2, 2), reloaded at will",
-            Config("kselftest-state", choices=(("test_klp_state", ()), ("test_klp_state2", ()),
-                                               ("test_klp_state3", ())),
-                   reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)),
-    },
-    expected={
-        "small": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
-                  "reach-module-in-transition": ("unreachable", NO_MODULE)},
-        "drop": {"reach-module-in-transition": ("unreachable", NO_MODULE)},
-        "modules": {"objects-cleaned-before-free": ("violated", BY_DESIGN)},
-        "kselftest": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
-                      "no-hang": ("violated", BUSY_HANG)},
-        "kselftest-state": {"objects-cleaned-before-free": ("violated", BY_DESIGN),
-                            "reach-module-in-transition": ("unreachable", NO_MODULE)},
-    },
+    presets={"kselftest": KSELFTEST, "kselftest-state": KSELFTEST_STATE},
 )

@@ -70,6 +70,17 @@ from ._klp import (
     obj_label,
 )
 
+# The family tree (tests/test_family.py): this file is models/upstream.py with the v1 series: the functions
+# below changed, added, removed; every other function is upstream's, character for character.
+BASE = "upstream"
+CHANGES = ("klp_is_state_compatible", "klp_is_patch_compatible", "klp_complete_transition", "__klp_disable_patch",
+           "__klp_enable_patch", "enabled_store", "klp_cleanup_module_patches_limited", "klp_module_coming")
+ADDS = ("klp_patch_disable_blocked", "is_state_in_other_patches", "klp_state_has_callback", "klp_state_callback",
+        "klp_state_shadow_dtor", "klp_states_pre_patch", "klp_states_post_patch", "klp_states_pre_unpatch",
+        "klp_states_post_unpatch", "klp_states_pre_unpatch_replaced", "klp_states_post_unpatch_replaced",
+        "klp_states_post_patch_replaced")
+REMOVES = ("klp_pre_patch_callback", "klp_post_patch_callback", "klp_pre_unpatch_callback", "klp_post_unpatch_callback")
+
 LOG = "livepatch"
 
 # -- state.c ---------------------------------------------------------------------------------------
@@ -599,7 +610,6 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
     mod.klp_alive = False
     klp_cleanup_module_patches_limited(k, mod, None)
 
-
 FIXTURES = v1_fixtures(klp_get_state, klp_get_prev_state)
 
 SELFTEST = Config(
@@ -610,54 +620,10 @@ SELFTEST = Config(
     targets=("test_klp_speaker",), target_params=(("test_klp_speaker", (("block_doors", 1),)),),
     reverse=True, force=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
-# Manifest reasons.
-ONE_STATE = "each patch of the preset has one state, so no setup can fail after another one succeeded"
-
-BUG_ALL_PATCHES = ("v1 bug: the *_replaced helpers walk every patch; a reversed disable of the older "
-                   "replace P3 runs post_unpatch of the newer P1's state (P3r{2}, P1{1}: 7 steps)")
-BUG_SHARED = ("v1 bug: P1{1} and P2{1} both replaced by P3 each see the other in "
-              "is_state_in_other_patches(); state 1 is never released, its shadow leaks (6 steps; Sashiko)")
-
-NO_BLOCK = "no state of this preset has block_disable, so no disable is refused"
-BUG_BLOCKED = ("v1 bug, as on drop: a reversed disable of the older replace P2 releases P1's state 1, "
-               "although that state has block_disable and P1 can never be disabled (P2r{2} P1{1}: 7 steps)")
-
-EXPECTED = {
-    "small": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-              "reach-replace-drops-state": ("unreachable", "the replace P2 carries P1's only state"),
-              "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "drop": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-             "state-lifecycle": ("violated", BUG_ALL_PATCHES),
-             "release-after-setup": ("violated", BUG_ALL_PATCHES),
-             "set-up-while-held": ("violated", BUG_ALL_PATCHES),
-             "release-only-when-gone": ("violated", BUG_ALL_PATCHES),
-             "shadow-free-once": ("violated", BUG_ALL_PATCHES),
-             "released-on-leave": ("violated", BUG_SHARED),
-             "shadow-freed-on-leave": ("violated", BUG_SHARED),
-             "no-callback-on-kept-state": ("violated", BUG_ALL_PATCHES),
-             "reversal-restores": ("violated", BUG_ALL_PATCHES),
-             "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "modules": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                "reach-replace-drops-state": ("unreachable", "the replace P2 keeps state 1, adds state 2")},
-    "block": {"state-lifecycle": ("violated", BUG_BLOCKED),
-              "set-up-while-held": ("violated", BUG_BLOCKED),
-              "release-only-when-gone": ("violated", BUG_BLOCKED),
-              "no-callback-on-kept-state": ("violated", BUG_BLOCKED),
-              "shadow-free-once": ("violated", BUG_BLOCKED),
-              "reversal-restores": ("violated", BUG_BLOCKED),
-              "reach-setup-fails-after-success": ("unreachable", ONE_STATE)},
-    "selftest": {"reach-disable-refused": ("unreachable", NO_BLOCK),
-                 "reach-replace-drops-state": ("unreachable", "livepatch2 carries state 10 of livepatch"),
-                 "reach-setup-fails-after-success": ("unreachable", "pre_patch_ret fails the first state")},
-}
-
 MODEL = make_model_def(
     __name__,
-    expected=EXPECTED,
     name="v1",
     summary="[PATCH v1 00/19] per-state callbacks, shadow variables tied to states, block_disable (Jan 2025)",
-    extra_presets={"selftest": (
-        "the v1 speaker modules: livepatch applause=1 (pre_patch_ret 0/-19), livepatch2 replace=1 applause=1 "
-        "applause2=1, the speaker blocking the doors; force and reload", SELFTEST)},
     features=("state_callbacks", "shadow_states", "block_disable"),
+    presets={"selftest": SELFTEST},
 )

@@ -236,7 +236,7 @@ def test_scope_reports_each_configuration_and_a_total(capsys: pytest.CaptureFixt
         (["check", "toy", "--config", "missing.toml"], "klpmc: no such configuration file: missing.toml"),
         (["check", "plain", "--scope", "m=2"], "klpmc: model 'plain' has no --scope; presets: one"),
         (["check"], "klpmc: Missing argument 'MODEL'. Models: toy, plain"),
-        (["frob"], "klpmc: No such command 'frob'. Commands: check, "),
+        (["frob"], "klpmc: No such command 'frob'. Commands: build, check, "),
         (["replay", "plain", "x.txt"], "klpmc: model 'plain' has no replay harness; models with one: toy"),
         (["replay", "toy", "missing.txt"], "klpmc: no such scenario file: missing.txt"),
     ],

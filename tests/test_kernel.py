@@ -6,12 +6,18 @@ KLPMC_REQUIRE_KERNEL_C is set (CI installs both and sets it, so there they run o
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from klpmc.models._manifest import read
+from presets import pinned_presets
 
 from klpmc.cli import run
 from klpmc.conform import conform
@@ -41,6 +47,32 @@ def test_kselftest_logs_replay_on_the_c(path: Path, capsys: pytest.CaptureFixtur
         assert code == 0, out + err
     else:   # 6.12 has not the module the scenario loads: said in one line, not replayed with a stand-in
         assert code == 2 and f"unknown test module '{missing}'" in err
+
+
+@pytest.mark.parametrize("preset", pinned_presets("kernel"))
+def test_preset_pinned(preset: str) -> None:
+    """The C's own distinct states, transitions, depth and shortest violations (models/manifests/kernel.json),
+    with upstream's verdicts, as `klpmc check kernel --preset NAME` gives them in a process of its own (see
+    test_a_replay_leaves_the_c_as_it_found_it for why not in this one)."""
+    done = subprocess.run([sys.executable, "-m", "klpmc", "check", "kernel", "--preset", preset, "--json", "-q"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    out = json.loads(done.stdout)
+    pinned = read("kernel").presets[preset].pinned
+    assert pinned is not None
+    assert (out["states"], out["transitions"], out["depth"]) == (pinned.states, pinned.transitions, pinned.depth)
+    steps = {p["name"]: len(p["trace"]) for p in out["properties"] if p["verdict"] == "violated"}
+    assert steps == dict(pinned.steps)
+
+
+def test_a_replay_leaves_the_c_as_it_found_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """What a run of the C finds does not depend on what ran before it in the process."""
+    pinned = read("kernel").presets["kselftest"].pinned
+    assert pinned is not None
+    run(["replay", "kernel", str(DATA / "kselftest-extra" / "test-callbacks__09_busy_target_module.txt"), "--check"])
+    capsys.readouterr()
+    _, result = _run("kselftest")
+    assert (result.stats.states, result.stats.transitions) == (pinned.states, pinned.transitions)
 
 
 def _run(preset: str) -> tuple[Any, Any]:
@@ -137,3 +169,43 @@ def test_no_gcc_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError, match=r"gcc is not installed \(apt-get install gcc\)"):
         build_core(tree)
+
+
+def test_jobs_2_on_the_c_prints_what_jobs_1_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each worker process loads its own copy of the C: a scope spread over two gives the same JSON."""
+    timing = re.compile(r'"(seconds|states_per_second|peak_memory)": [\d.]+')
+    outs = []
+    for jobs in ("1", "2"):
+        assert run(["check", "kernel", "--scope", "patches=2,states=1", "--json", "--jobs", jobs]) == 0
+        outs.append(timing.sub("T", capsys.readouterr().out))
+    assert outs[0] == outs[1] and outs[0].count('"scope": ') == 1 + 16
+
+
+def test_the_kernels_allocations_may_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """[faults] alloc: each kmalloc() of a call may fail on the C; the error paths leak nothing, free
+    nothing twice. The Python models do not model allocations and say so."""
+    toml = tmp_path / "alloc.toml"
+    toml.write_text('name = "alloc"\n[[patch]]\nname = "P1"\nstates = [{id = 1}]\n'
+                    '[[patch]]\nname = "P2"\nreplace = true\nstates = [{id = 1}]\n[faults]\nalloc = true\n')
+    mdef = get_model("kernel")
+    cfg, _ = mdef.load_config(toml)
+    model = mdef.build(cfg)
+    labels = {str(label) for label, _, _ in model.next_steps(model.init_states()[0])}
+    assert "klp_enable_patch(P1, fail=alloc::1)" in labels
+    result = check(model, select_properties(mdef))
+    for name in ("no-leak-when-idle", "no-bad-free", "no-crash", "no-warn", "no-hang"):
+        assert result[name].verdict == "holds", name
+    assert run(["check", "upstream", "--config", str(toml)]) == 2
+    assert "does not model allocations" in capsys.readouterr().err
+
+
+def test_diff_follows_the_c_past_its_first_step() -> None:
+    """diff walks the product of a Python model and the C (the C keeps each successor it offers), and the
+    C's own free work parts nothing; what is left on small is the one real difference: an rmmod the C
+    refuses while the patch's free work is pending, where upstream's model frees at once."""
+    from klpmc.diff import distinguish
+
+    up, k = get_model("upstream"), get_model("kernel")
+    d = distinguish(up.build(up.preset("small").config), k.build(k.preset("small").config))
+    assert d.complete and d.pairs > 100
+    assert [(x.kind, str(x.last.label)) for x in d.differences] == [("only-b", "delete_module(P1)")]

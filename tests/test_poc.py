@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from presets import check_preset
+from presets import check_pinned, pinned_presets
 
 from klpmc.engine import check
 from klpmc.registry import get_model, select_properties
@@ -101,69 +101,11 @@ def test_waiting_worker_blocks_until_reversed() -> None:
     ]
 
 
-# (distinct states, transitions, depth) and {property: (verdict, shortest trace length)} for every verdict
-# that is not holds/reachable, measured with `klpmc check MODEL --preset NAME --json`
-PINNED = {
-    ("poc", "small"): ((58, 143, 8), {
-        "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
-        "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
-        "reach-setup-fails-after-success": ("unreachable", None),
-        "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "drop"): ((376, 1246, 16), {
-        "state-lifecycle": ("violated", 7), "release-after-setup": ("violated", 10),
-        "set-up-while-held": ("violated", 7), "release-only-when-gone": ("violated", 7),
-        "no-callback-on-kept-state": ("violated", 7), "reversal-restores": ("violated", 7),
-        "reach-replace-drops-state": ("unreachable", None),
-        "reach-setup-fails-after-success": ("unreachable", None),
-        "reach-module-in-transition": ("unreachable", None)}),
-    ("poc", "modules"): ((586, 3606, 19), {
-        "objects-cleaned-before-free": ("violated", 4), "state-lifecycle": ("violated", 1),
-        "release-after-setup": ("violated", 1), "reach-replace-drops-state": ("unreachable", None)}),
-    ("poc", "kselftest"): ((1716, 7868, 14), {
-        "objects-cleaned-before-free": ("violated", 4), "no-hang": ("violated", 2),
-        "reach-replace-drops-state": ("unreachable", None),
-        "reach-setup-fails-after-success": ("unreachable", None), "reach-state-shared": ("unreachable", None)}),
-    ("poc", "kselftest-state"): ((812, 2996, 24), {
-        "objects-cleaned-before-free": ("violated", 4), "reach-replace-drops-state": ("unreachable", None),
-        "reach-setup-fails-after-success": ("unreachable", None),
-        "reach-module-in-transition": ("unreachable", None)}),
-    ("poc-series", "small"): ((60, 144, 9), {
-        "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
-        "reach-setup-fails-after-success": ("unreachable", None),
-        "reach-disable-refused": ("unreachable", None)}),
-    ("poc-series", "drop"): ((848, 2678, 20), {
-        "state-lifecycle": ("violated", 6), "release-after-setup": ("violated", 14),
-        "released-on-leave": ("violated", 6), "set-up-while-held": ("violated", 7),
-        "release-only-when-gone": ("violated", 7), "no-callback-on-kept-state": ("violated", 7),
-        "shadow-freed-on-leave": ("violated", 6), "shadow-free-once": ("violated", 1),
-        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None),
-        "reach-disable-refused": ("unreachable", None)}),
-    ("poc-series", "modules"): ((354, 1982, 14), {
-        "shadow-free-once": ("violated", 1), "reach-replace-drops-state": ("unreachable", None),
-        "reach-disable-refused": ("unreachable", None)}),
-    ("poc-series", "speaker"): ((4784, 25644, 20), {
-        "state-lifecycle": ("violated", 6), "shadow-free-once": ("violated", 1),
-        "reversal-restores": ("violated", 5), "reach-setup-fails-after-success": ("unreachable", None),
-        "reach-disable-refused": ("unreachable", None)}),
-    ("poc-series", "block"): ((998, 3459, 17), {
-        "state-lifecycle": ("violated", 6), "set-up-while-held": ("violated", 7),
-        "release-only-when-gone": ("violated", 7), "no-callback-on-kept-state": ("violated", 7),
-        "shadow-free-once": ("violated", 1), "reversal-restores": ("violated", 5),
-        "reach-setup-fails-after-success": ("unreachable", None)}),
-    ("poc-series", "state"): ((190, 744, 13), {
-        "state-lifecycle": ("violated", 6), "reversal-restores": ("violated", 5),
-        "reach-setup-fails-after-success": ("unreachable", None)}),
-}
-
-
-@pytest.mark.parametrize(("model_name", "preset"), sorted(PINNED), ids=lambda x: x)
+@pytest.mark.parametrize(("model_name", "preset"),
+                         [(m, p) for m in ("poc", "poc-series") for p in pinned_presets(m)], ids=lambda x: x)
 def test_preset_pinned(model_name: str, preset: str) -> None:
-    result = check_preset(model_name, preset)
-    counts, odd = PINNED[(model_name, preset)]
-    assert (result.stats.states, result.stats.transitions, result.stats.depth) == counts
-    got = {r.prop.name: (r.verdict, len(r.trace.labels) if r.trace is not None else None)
-           for r in result.properties if r.verdict not in ("holds", "reachable")}
-    assert got == odd
+    """Distinct states, transitions, depth, verdicts and shortest violations: the model's manifest."""
+    check_pinned(model_name, preset)
 
 
 def _shortest(model_name: str, preset: str, prop: str) -> list[str]:

@@ -1,34 +1,37 @@
-"""Scopes: every configuration of patches=2,states=2 gives the verdicts recorded in the model's manifest."""
+"""Scopes: every configuration of a recorded scope gives the verdicts and the totals in the model's manifest."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from klpmc.models._manifest import NEEDED, read
 
 from klpmc.engine import check
 from klpmc.registry import get_model, select_properties
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "models" / "manifests"
-RECORDED = sorted(p.stem for p in MANIFESTS.glob("*.json"))
+RECORDED = sorted(p.stem for p in MANIFESTS.glob("*.json") if read(p.stem).scopes)
 
 
 @pytest.mark.parametrize("model_name", RECORDED)
 def test_scope_matches_manifest(model_name: str) -> None:
-    data = json.loads((MANIFESTS / f"{model_name}.json").read_text())
-    assert all(r and r != "REASON NEEDED" for r in data["reasons"].values()), "every finding needs a reason"
+    manifest = read(model_name)
     mdef = get_model(model_name)
     props = select_properties(mdef)
     assert mdef.scope is not None
-    for spec, recorded in data["scopes"].items():
+    for spec, recorded in manifest.scopes.items():
+        assert all(manifest.reasons[r] != NEEDED for r in recorded.reasons.values()), "every finding needs a reason"
         configs = mdef.scope(spec)
-        assert set(recorded) <= {name for name, _ in configs}
+        assert set(recorded.violated) <= {name for name, _ in configs}
+        states = transitions = 0
         for name, cfg in configs:
             r = check(mdef.build(cfg), props)
             violated = sorted(p.prop.name for p in r.properties if p.verdict == "violated")
-            assert violated == sorted(recorded.get(name, [])), name
+            assert violated == sorted(recorded.violated.get(name, [])), name
             assert all(p.verdict != "undetermined" for p in r.properties)
+            states, transitions = states + r.stats.states, transitions + r.stats.transitions
+        assert (len(configs), states, transitions) == (recorded.configurations, recorded.states, recorded.transitions)
 
 
 def test_scope_collapses_renamed_states() -> None:

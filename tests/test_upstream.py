@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from presets import check_preset
+from presets import check_pinned, pinned_presets
 
 from klpmc.engine import check
 from klpmc.registry import get_model, select_properties
@@ -24,26 +24,10 @@ def test_selftest_replays_byte_for_byte(path: Path) -> None:
     assert ok, "\n".join(lines)  # on a mismatch the lines are the unified diff
 
 
-# distinct states, transitions, depth, and the verdicts that are not holds/reachable, measured with
-# `klpmc check upstream --preset NAME --json`
-PINNED = {
-    "small": (58, 137, 8, {"objects-cleaned-before-free": "violated",
-                           "reach-module-in-transition": "unreachable"}),
-    "drop": (264, 843, 12, {"reach-module-in-transition": "unreachable"}),
-    "modules": (586, 3528, 19, {"objects-cleaned-before-free": "violated"}),
-    "kselftest": (1716, 7868, 14, {"objects-cleaned-before-free": "violated", "no-hang": "violated"}),
-    "kselftest-state": (812, 2996, 24, {"objects-cleaned-before-free": "violated",
-                                        "reach-module-in-transition": "unreachable"}),
-}
-
-
-@pytest.mark.parametrize("preset", sorted(PINNED))
+@pytest.mark.parametrize("preset", pinned_presets("upstream"))
 def test_preset_pinned(preset: str) -> None:
-    result = check_preset("upstream", preset)
-    states, transitions, depth, odd = PINNED[preset]
-    assert (result.stats.states, result.stats.transitions, result.stats.depth) == (states, transitions, depth)
-    got = {r.prop.name: r.verdict for r in result.properties if r.verdict not in ("holds", "reachable")}
-    assert got == odd
+    """Distinct states, transitions, depth, verdicts and shortest violations: models/manifests/upstream.json."""
+    check_pinned("upstream", preset)
 
 
 def test_replace_leaves_objects_set_up() -> None:
@@ -54,3 +38,16 @@ def test_replace_leaves_objects_set_up() -> None:
     assert [str(label) for label in res.trace.labels] == [
         "klp_enable_patch(P1)", "klp_try_complete_transition()", "klp_enable_patch(P2)",
         "klp_try_complete_transition()"]
+
+
+def test_a_replay_into_a_hang_is_one_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The busy module's init never ends when the demo already patches its work function: replaying that
+    says so in one line (exit 2), as the kernel's C does, where it used to raise the finding."""
+    from klpmc.cli import run
+
+    scenario = tmp_path / "hang.txt"
+    scenario.write_text("% insmod test_modules/test_klp_callbacks_demo.ko\n"
+                        "% insmod test_modules/test_klp_callbacks_busy.ko block_transition=Y\n")
+    assert run(["replay", "upstream", str(scenario), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "the model stopped: hang: wait_for_completion" in err and "Traceback" not in err

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from presets import check_preset
+from presets import check_pinned, pinned_presets
 
 from klpmc.engine import check
 from klpmc.registry import get_model, select_properties
@@ -110,44 +110,12 @@ def test_blocked_worker_runs_the_version_of_its_patch_state() -> None:
         "livepatch: 'test_klp_speaker_livepatch': patching complete"]
 
 
-# (model, preset): (distinct states, transitions, depth, {violated property: shortest trace length})
-PINNED = {
-    ("v1", "small"): (60, 144, 9, {}),
-    ("v1", "drop"): (760, 2418, 20, {"state-lifecycle": 7, "release-after-setup": 14, "released-on-leave": 6,
-                                     "set-up-while-held": 7, "release-only-when-gone": 7, "shadow-freed-on-leave": 6,
-                                     "shadow-free-once": 7, "reversal-restores": 7,
-                                     "no-callback-on-kept-state": 7}),
-    ("v1", "modules"): (354, 1982, 14, {}),
-    ("v1", "selftest"): (921, 3981, 16, {}),
-    ("v1", "block"): (776, 2695, 17, {"state-lifecycle": 7, "set-up-while-held": 7, "release-only-when-gone": 7,
-                                      "no-callback-on-kept-state": 7, "shadow-free-once": 7, "reversal-restores": 7}),
-    ("refcount", "small"): (60, 144, 9, {}),
-    ("refcount", "drop"): (344, 1144, 13, {}),
-    ("refcount", "modules"): (354, 1982, 14, {}),
-    ("refcount", "selftest"): (921, 3981, 16, {}),
-    ("refcount", "block"): (565, 1992, 13, {}),
-    ("replace-set", "small"): (39, 92, 8, {}),
-    ("replace-set", "drop"): (246, 812, 12, {}),
-    ("replace-set", "modules"): (138, 710, 10, {}),
-    ("replace-set", "sets"): (350, 1171, 12, {}),
-    ("replace-set", "selftest"): (308, 1277, 12, {}),
-    ("replace-set", "block"): (216, 868, 11, {}),
-}
-
-
-@pytest.mark.parametrize(("model", "preset"), sorted(PINNED), ids=lambda x: str(x))
+@pytest.mark.parametrize(("model", "preset"),
+                         [(m, p) for m in ("v1", "refcount", "replace-set") for p in pinned_presets(m)],
+                         ids=lambda x: str(x))
 def test_pinned_counts_and_verdicts(model: str, preset: str) -> None:
-    result = check_preset(model, preset)
-    states, transitions, depth, violated = PINNED[(model, preset)]
-    assert (result.stats.states, result.stats.transitions, result.stats.depth) == (states, transitions, depth)
-    got = {r.name: len(r.trace.steps) for r in result.properties
-           if r.verdict == "violated" and r.trace}
-    assert got == violated
-
-
-def test_every_preset_is_pinned() -> None:
-    for model in ("v1", "refcount", "replace-set"):
-        assert {p for m, p in PINNED if m == model} == set(get_model(model).presets)
+    """Distinct states, transitions, depth, verdicts and shortest violations: the model's manifest."""
+    check_pinned(model, preset)
 
 
 def _scope_config(model: str, spec: str, name: str):  # type: ignore[no-untyped-def]

@@ -40,12 +40,14 @@ from klpmc.commands.common import (
 from klpmc.output import (
     SVG_HINT,
     Report,
+    ScopeRun,
     format_report,
     format_scope_line,
     format_scope_rules,
     format_scope_total,
     report_json,
 )
+from klpmc.registry import InputError
 
 
 @click.command("check")
@@ -64,6 +66,9 @@ from klpmc.output import (
               help="Before each run, ask z3 whether each property can fail and can hold at all.")
 @timeout_option(5.0, "Seconds each z3 call of --vacuity may take (only with --vacuity).")
 @quiet_option
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run a --scope's configurations in N processes (the output is --jobs 1's).")
+@click.option("--dask", metavar="ADDRESS", help="Run a --scope's configurations on the Dask scheduler at ADDRESS.")
 @kernel_option
 def check_cmd(
     model: str,
@@ -81,6 +86,8 @@ def check_cmd(
     vacuity: bool,
     timeout: float,
     quiet: bool,
+    jobs: int,
+    dask: str | None,
     kernel: TreeChoice | None,
 ) -> int:
     """Check MODEL on a preset, a configuration file or a scope; exit 1 if a verdict is unexpected.
@@ -103,8 +110,18 @@ def check_cmd(
     if html is not None:
         writable_file(html)
     bounds = {"max_states": max_states, "max_depth": max_depth, "stop_on_violation": stop_on_violation}
+    if jobs > 1 or dask is not None:
+        from klpmc.parallel import check_scope, refused
+
+        why = refused(source, out=out, emit_selftest=emit_selftest, vacuity=vacuity)
+        if why:
+            raise InputError(why)
+        return check_scope(mdef, kernel.settings() if kernel else {}, str(scope), [n for n, _, _ in configs],
+                           properties, bounds, as_json, html, jobs, dask, click.echo)
     display = ProgressDisplay(enabled=not quiet and sys.stderr.isatty())
-    reports: list[Report] = []
+    reports: list[Report] = []      # a scope keeps only the runs it prints whole at the end
+    runs: list[ScopeRun] = []
+    configurations: list[dict[str, Any]] = []
     written: list[Path] = []
     emitted: list[Any] = []
     width = max(len(name) for name, _, _ in configs)
@@ -117,7 +134,12 @@ def check_cmd(
             if vacuity:
                 sane[name] = vacuity_report(mdef, name, mdef.build(cfg), props, timeout, not as_json)
             report = run_one(mdef, source, name, cfg, notes, props, bounds, display)
-            reports.append(report)
+            runs.append(ScopeRun.of(report))
+            if per_config and (as_json or html is not None):
+                configurations.append(report_json(report))
+            # a model per configuration would hold every configuration's caches until the scope ends
+            if not per_config or not report.ok:
+                reports.append(report)
             if not as_json:  # as each run ends: a long scope shows its progress
                 click.echo(format_scope_line(report, width) if per_config else format_report(report))
             with writing(out or emit_selftest):
@@ -135,7 +157,7 @@ def check_cmd(
                 break  # Ctrl-C ends a whole scope, not one configuration of it
     except KeyboardInterrupt:      # between two runs, or while one was written out
         interrupted = True
-    if not reports:
+    if not runs:
         click.echo(f"interrupted: {len(configs)} configuration{'s' * (len(configs) != 1)} never ran"
                    if per_config else "interrupted before the run finished")
         return INTERRUPTED
@@ -147,12 +169,12 @@ def check_cmd(
                 "model": mdef.name,
                 "scope": scope,
                 "configurations_in_scope": len(configs),
-                "states": sum(r.result.stats.states for r in reports),
-                "seconds": round(sum(r.result.stats.seconds for r in reports), 6),
-                "complete": not interrupted and all(r.result.complete for r in reports),
+                "states": sum(r.states for r in runs),
+                "seconds": round(sum(r.seconds for r in runs), 6),
+                "complete": not interrupted and all(r.complete for r in runs),
                 "stop_reason": "interrupted" if interrupted else None,
-                "ok": all(r.ok for r in reports),
-                "configurations": [report_json(r) for r in reports],
+                "ok": all(r.ok for r in runs),
+                "configurations": configurations,
             }
         else:
             obj = report_json(reports[0])
@@ -171,12 +193,12 @@ def check_cmd(
                 click.echo()
                 click.echo(format_report(r))
         click.echo()
-        click.echo("\n".join(format_scope_rules(reports, len(configs))))
-        click.echo(format_scope_total(str(scope), reports, len(configs)))
+        click.echo("\n".join(format_scope_rules(runs, len(configs))))
+        click.echo(format_scope_total(str(scope), runs, len(configs)))
     for what, path in (("report", html), ("selftests", emit_selftest)):
         if path is not None:
             count = f" ({len(emitted)} counterexamples)" if what == "selftests" else ""
             click.echo(f"klpmc: {what} written to {path}{count}", err=True)
     if interrupted:
         return INTERRUPTED
-    return 0 if all(r.ok for r in reports) else 1
+    return 0 if all(r.ok for r in runs) else 1

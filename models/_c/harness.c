@@ -77,9 +77,10 @@ work_func_t klpmc_free_patch_work_fn(void);
 #define POISON 0x6b
 #define MAX_MODULES 256
 #define MAX_SYMBOLS 4096
-#define MAX_HOOKS 64
+#define MAX_HOOKS 32
 #define MAX_OPS 64
 #define LOG_SIZE (1 << 20)
+#define MAX_WORK_FRESH 16
 #define FIRST_KWORKER 3
 
 /* -------------------------------------------------------------------------------------------------
@@ -94,8 +95,8 @@ const struct sysfs_ops kobj_sysfs_ops;
 static struct kobject klpmc_kernel_kobj;
 struct kobject *kernel_kobj = &klpmc_kernel_kobj;
 #define MAX_WORK 64
-static struct work_struct *klpmc_queue[MAX_WORK];  /* pending work items, by address (not by age: */
-static int klpmc_nqueue;                           /* any of them may run next, as on many kworkers) */
+static struct work_struct *klpmc_queue[MAX_WORK];  /* pending work items, by function and owner (not */
+static int klpmc_nqueue;                           /* by age: any may run next, as on many kworkers) */
 static struct ftrace_ops *klpmc_ftrace[MAX_OPS];
 static unsigned char klpmc_gone[MAX_MODULES];  /* a module that may not be loaded again */
 
@@ -118,7 +119,8 @@ struct klpmc_hook {
 		char none;
 	} orig;
 	const char *patch;
-	char key[64];                /* "<patch> o <object>" or "<patch> s <state id>": the table's order */
+	const char *object;          /* the table's order: patch, then object ("vmlinux" first) or state id */
+	unsigned long state;
 };
 static struct klpmc_hook klpmc_hooks[MAX_HOOKS];
 
@@ -192,6 +194,10 @@ struct scratch {
 	char altstack[65536];                     /* the signal handler's stack */
 	size_t baseline;                          /* live allocations of the booted kernel */
 	const char *state_patch[64];              /* this call: whose callback last ran for a state id */
+	char page[4096];                          /* the buffer a parameter's getter writes */
+	struct work_struct *fresh[MAX_WORK_FRESH];  /* this call: the work items it queued, oldest first */
+	int nfresh;
+	int nalloc;                               /* this call: the kernel's allocations so far */
 };
 
 /*
@@ -368,7 +374,7 @@ void klpmc_finding(const char *kind, const char *fmt, ...)
  * Faults: a call that may fail reports its point; the explorer makes one point fail per step
  * ---------------------------------------------------------------------------------------------- */
 
-static const char *const fault_kinds[] = { "setup", "pre_patch", "patch_object", "module_coming", NULL };
+static const char *const fault_kinds[] = { "setup", "pre_patch", "patch_object", "module_coming", "alloc", NULL };
 
 bool klpmc_fault(const char *kind, const char *patch, const char *where)
 {
@@ -460,6 +466,27 @@ void klpmc_free_deferred(const void *p)
 		S->deferred[S->ndeferred++] = p;
 	else
 		klpmc_free(p);
+}
+
+/* kmalloc() and friends: the nth allocation of a call may fail (fault kind "alloc", point "alloc::<n>") */
+void *klpmc_kmalloc(size_t size, bool zero)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%d", ++S->nalloc);
+	if (klpmc_fault("alloc", "", n))
+		return NULL;
+	return klpmc_alloc(size, zero);
+}
+
+char *klpmc_kstrdup(const char *s)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%d", ++S->nalloc);
+	if (klpmc_fault("alloc", "", n))
+		return NULL;
+	return klpmc_strdup(s);
 }
 
 char *klpmc_strdup(const char *s)
@@ -1015,6 +1042,32 @@ void klpmc_msleep(unsigned int msecs)
 	memset(klpmc_tasks[k].stack, 0, sizeof(klpmc_tasks[k].stack));
 }
 
+/* the module whose data holds an address, "" for the kernel's own */
+static const char *data_owner(const void *p)
+{
+	for (int i = 0; i < S->nmodules; i++) {
+		const struct klpmc_module *m = &S->modules[i];
+
+		if ((const char *)p >= m->data && (const char *)p < m->data + m->data_len)
+			return m->name;
+	}
+	return "";
+}
+
+/*
+ * The queue's order: by the work's function, then by the module that holds the work, so that which
+ * work a wait runs first (and the order the explorer offers them) does not depend on where the modules
+ * happened to be loaded.
+ */
+static bool work_before(const struct work_struct *a, const struct work_struct *b)
+{
+	int c = strcmp(symbol_at((unsigned long)a->func), symbol_at((unsigned long)b->func));
+
+	if (!c)
+		c = strcmp(data_owner(a), data_owner(b));
+	return c ? c < 0 : a < b;
+}
+
 bool klpmc_queue_work(struct work_struct *work, bool delayed)
 {
 	int i;
@@ -1023,9 +1076,11 @@ bool klpmc_queue_work(struct work_struct *work, bool delayed)
 		return false;
 	if (klpmc_nqueue == MAX_WORK)
 		klpmc_finding("harness", "more than %d work items queued", MAX_WORK);
+	if (S->nfresh < MAX_WORK_FRESH)
+		S->fresh[S->nfresh++] = work;
 	work->pending = 1;
 	work->delayed = delayed;
-	for (i = klpmc_nqueue; i > 0 && klpmc_queue[i - 1] > work; i--)
+	for (i = klpmc_nqueue; i > 0 && work_before(work, klpmc_queue[i - 1]); i--)
 		klpmc_queue[i] = klpmc_queue[i - 1];
 	klpmc_queue[i] = work;
 	klpmc_nqueue++;
@@ -1070,7 +1125,15 @@ void klpmc_wait_for_completion(struct completion *x)
 
 		if (++rounds > 1000)
 			break;
+		/*
+		 * The waiter sleeps and kworkers run: first what this call queued (what it waits for), oldest
+		 * first; work queued before the call is the explorer's to order, a step of its own, unless
+		 * nothing else is left to run.
+		 */
 		w = NULL;
+		for (int i = 0; i < S->nfresh && !w; i++)
+			if (S->fresh[i]->pending && !S->fresh[i]->delayed)
+				w = S->fresh[i];
 		for (int i = 0; i < klpmc_nqueue && !w; i++)
 			if (!klpmc_queue[i]->delayed)
 				w = klpmc_queue[i];
@@ -1109,7 +1172,20 @@ static struct klpmc_hook *hook_of(void *owner)
  * one has depends on which are hooked, not on the order they came in nor where a module allocated its
  * states.
  */
-static struct klpmc_hook *hook_slot(void *owner, const char *key)
+static int hook_cmp(const struct klpmc_hook *h, const char *patch, const char *object, unsigned long state)
+{
+	int c = strcmp(h->patch, patch);
+
+	if (c)
+		return c;
+	if (!h->object != !object)               /* objects before states */
+		return h->object ? -1 : 1;
+	if (object)
+		return strcmp(h->object, object);
+	return h->state < state ? -1 : h->state > state;
+}
+
+static struct klpmc_hook *hook_slot(void *owner, const char *patch, const char *object, unsigned long state)
 {
 	int n = 0, i;
 
@@ -1120,11 +1196,13 @@ static struct klpmc_hook *hook_slot(void *owner, const char *key)
 			return &klpmc_hooks[i];
 	if (n == MAX_HOOKS)
 		klpmc_finding("harness", "more than %d objects and states with callbacks", MAX_HOOKS);
-	for (i = n; i > 0 && strcmp(klpmc_hooks[i - 1].key, key) > 0; i--)
+	for (i = n; i > 0 && hook_cmp(&klpmc_hooks[i - 1], patch, object, state) > 0; i--)
 		klpmc_hooks[i] = klpmc_hooks[i - 1];
 	memset(&klpmc_hooks[i], 0, sizeof(klpmc_hooks[i]));
 	klpmc_hooks[i].owner = owner;
-	snprintf(klpmc_hooks[i].key, sizeof(klpmc_hooks[i].key), "%s", key);
+	klpmc_hooks[i].patch = patch;
+	klpmc_hooks[i].object = object;
+	klpmc_hooks[i].state = state;
 	return &klpmc_hooks[i];
 }
 
@@ -1267,10 +1345,7 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->pre_patch && !cb->post_patch && !cb->pre_unpatch && !cb->post_unpatch)
 				continue;
-			char key[64];
-
-			snprintf(key, sizeof(key), "%s o %s", patch->mod->name, obj_label(obj));
-			h = hook_slot(obj, key);
+			h = hook_slot(obj, patch->mod->name, obj->name ? obj->name : "", 0);
 			h->orig.obj = *cb;
 			h->patch = patch->mod->name;
 			cb->pre_patch = cb->pre_patch ? tramp_pre_patch : NULL;
@@ -1290,10 +1365,7 @@ int klpmc_enable_patch(struct klp_patch *patch)
 
 			if (!cb->KLPMC_SCB0 && !cb->KLPMC_SCB1 && !cb->KLPMC_SCB2 && !cb->KLPMC_SCB3)
 				continue;
-			char key[64];
-
-			snprintf(key, sizeof(key), "%s s %08lu", patch->mod->name, state->id);
-			h = hook_slot(state, key);
+			h = hook_slot(state, patch->mod->name, NULL, state->id);
 			h->orig.state = *cb;
 			h->patch = patch->mod->name;
 			cb->KLPMC_SCB0 = cb->KLPMC_SCB0 ? tramp_s0 : NULL;
@@ -1482,11 +1554,9 @@ static int sysfs_read(const char *path)
 	if (!m || !m->mod->loaded)
 		return -ENOENT;
 	for (const struct kernel_param *p = m->params; p && p < m->params_end; p++) {
-		static char page[4096];
-
 		if (strcmp(p->name, slash + 12))
 			continue;
-		return p->ops && p->ops->get ? p->ops->get(page, p) : 0;
+		return p->ops && p->ops->get ? p->ops->get(S->page, p) : 0;
 	}
 	return -ENOENT;
 }
@@ -1577,6 +1647,8 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 	S->npoints = 0;
 	S->ndeferred = 0;
 	memset(S->state_patch, 0, sizeof(S->state_patch));
+	S->nfresh = 0;
+	S->nalloc = 0;
 	snprintf(S->fail_at, sizeof(S->fail_at), "%s", fail_at ? fail_at : "");
 	*ret = 0;
 	S->guarded = 1;
@@ -1808,12 +1880,20 @@ static inline void mix(struct hash *h, uint64_t v)
 
 static void scan(struct hash *h, const char *p, size_t n, size_t *tail)
 {
-	size_t i;
+	size_t i, zeros = 0;
 
 	for (i = 0; i + 8 <= n; i += 8) {
 		uint64_t w;
 
 		memcpy(&w, p + i, 8);
+		if (w == 0) {                        /* a run of zero words is mixed as its length */
+			zeros++;
+			continue;
+		}
+		if (zeros) {
+			mix(h, 0x2E40ULL ^ (zeros << 16));
+			zeros = 0;
+		}
 		if (w >= (uint64_t)ARENA_BASE && w < (uint64_t)(ARENA_BASE + M->top)) {
 			struct alloc *a = find_alloc((void *)w);
 
@@ -1834,6 +1914,8 @@ static void scan(struct hash *h, const char *p, size_t n, size_t *tail)
 		}
 		mix(h, w);
 	}
+	if (zeros)
+		mix(h, 0x2E40ULL ^ (zeros << 16));
 	for (; i < n; i++)
 		mix(h, (unsigned char)p[i]);
 }
@@ -1842,7 +1924,7 @@ static void scan(struct hash *h, const char *p, size_t n, size_t *tail)
 void klpmc_digest(unsigned char out[16])
 {
 	struct hash h = { 0x243F6A8885A308D3ULL, 0x13198A2E03707344ULL };
-	size_t tail = 0, head = 0, live = 0, bytes = 0;
+	size_t tail = 0, head = 0, live = 0;
 
 	if (M->nallocs > S->canon_cap) {
 		S->canon_cap = M->nallocs * 2 + 1024;
@@ -1868,12 +1950,12 @@ void klpmc_digest(unsigned char out[16])
 		scan(&h, ARENA_BASE + a->off, a->size, &tail);
 	}
 	for (size_t i = 0; i < M->nallocs; i++)
-		if (M->a[i].live) {
-			live++;
-			bytes += M->a[i].size;
-		}
-	mix(&h, live);                           /* unreachable allocations count: leaks */
-	mix(&h, bytes);
+		live += M->a[i].live;
+	/*
+	 * Memory nothing reaches any more is a leak: whether there is one is part of the state, how many
+	 * is not (a module that leaks on every failed load would make the states endless).
+	 */
+	mix(&h, live > tail);
 	memcpy(out, &h.a, 8);
 	memcpy(out + 8, &h.b, 8);
 }
@@ -2184,7 +2266,7 @@ const char *klpmc_core_data(size_t *len)
  * finding, read the facts and the digest of the state it leads to. Returns what klpmc_step returns.
  */
 int klpmc_run(const char *snap, size_t snaplen, int op, const char *a, const char *b, const char *fail_at,
-	      int *ret, int *facts, unsigned char *digest)
+	      int *ret, int *facts, unsigned char *digest, size_t *loglen)
 {
 	int rc;
 
@@ -2194,5 +2276,6 @@ int klpmc_run(const char *snap, size_t snaplen, int op, const char *a, const cha
 		klpmc_facts(facts);
 		klpmc_digest(digest);
 	}
+	*loglen = S->loglen;                      /* the log is at klpmc_log()'s address, which never moves */
 	return rc;
 }

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 
 void *klpmc_alloc(size_t size, bool zero);
+void *klpmc_kmalloc(size_t size, bool zero);
+char *klpmc_kstrdup(const char *s);
 void klpmc_free(const void *p);
 void klpmc_free_deferred(const void *p);      /* kfree_rcu: freed when the step's call returns */
 char *klpmc_strdup(const char *s);

@@ -5,11 +5,12 @@
 
 #include <linux/kernel.h>
 
-#define kmalloc(size, gfp) klpmc_alloc(size, false)
-#define kzalloc(size, gfp) klpmc_alloc(size, true)
-#define kcalloc(n, size, gfp) klpmc_alloc((n) * (size), true)
+/* the kernel's allocations may fail (fault kind "alloc"); the harness's own use klpmc_alloc() */
+#define kmalloc(size, gfp) klpmc_kmalloc(size, false)
+#define kzalloc(size, gfp) klpmc_kmalloc(size, true)
+#define kcalloc(n, size, gfp) klpmc_kmalloc((n) * (size), true)
 #define kfree(p) klpmc_free(p)
-#define kstrdup(s, gfp) klpmc_strdup(s)
+#define kstrdup(s, gfp) klpmc_kstrdup(s)
 /* the free waits for a grace period: the end of the call the harness made */
 #define kfree_rcu(p, field) klpmc_free_deferred(p)
 
