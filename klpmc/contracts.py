@@ -55,6 +55,7 @@ __all__ = [
     "State",
     "SymbolicModel",
     "Takes",
+    "WritesModules",
 ]
 
 State: TypeAlias = Any  # immutable and hashable; the engine only hashes and compares states
@@ -121,6 +122,14 @@ class Faults(Protocol):
     where ``command`` makes it fail from a shell (None when nothing can)."""
 
     def fault(self, label: Label, /) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class WritesModules(Protocol):
+    """``livepatch_api()``: the livepatch API of the tree the model runs, as ``(name, api)``: the name for
+    people (``mainline``, ``poc``, ``v1``, ...), the `klpmc.kmodgen.KernelAPI` for the module generator."""
+
+    def livepatch_api(self) -> tuple[str, Any]: ...
 
 
 @runtime_checkable

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from klpmc import __version__
+from klpmc.contracts import WritesModules
 from klpmc.seqchart import errno_text, parse_action
 
 __all__ = [
@@ -421,20 +422,23 @@ def renamed_config(config: Any, names: Mapping[str, str]) -> Any:
     return dataclasses.replace(config, patches=patches, targets=tuple(names.get(t, t) for t in config.targets))
 
 
-def module_sources(config: Any, names: Mapping[str, str], api: str) -> tuple[dict[str, str], str | None]:
+def module_sources(config: Any, names: Mapping[str, str], api: str,
+                   kernel_api: Any = None) -> tuple[dict[str, str], str | None]:
     """The C source of each module of the configuration, by the test's module name; or why there is none.
 
-    The generator writes modules of the mainline API; another API's modules (the series') are its to
-    write when it says it knows that API (``APIS``).
+    The generator writes a tree's API when the model says which (``kernel_api``: the kernel model runs a
+    tree and knows its `klpmc.kmodgen.KernelAPI`); else the mainline API only, the one a Python model's
+    name alone says for sure.
     """
     gen = _generator()
-    if gen is None:
-        return {}, "this klpmc has no module generator (klpmc.kmodgen)"
-    apis = tuple(getattr(gen, "APIS", ("mainline",)))
-    if api not in apis:
-        return {}, f"the module generator writes the {', '.join(apis)} API, not {api}'s"
-    kwargs = {"api": api} if hasattr(gen, "APIS") else {}
-    mods = gen.sources(renamed_config(config, names), **kwargs)
+    if kernel_api is None:
+        if api != "mainline":
+            return {}, f"the module generator writes the mainline API for a Python model, not {api}'s"
+        kernel_api = gen.MAINLINE
+    try:
+        mods = gen.sources(renamed_config(config, names), kernel_api)
+    except gen.GenerateError as e:
+        return {}, str(e)
     return {m.name: m.text for m in mods}, None
 
 
@@ -505,10 +509,11 @@ def emit_one(folder: Path, *, model_name: str, where: str, prop: Mapping[str, An
     mods = [names[n] for n in targets]
     p = plan(steps, lps, LOADER.get(model_name, "insmod"))
     p.extended = len(extra)
-    api = API.get(model_name, model_name)
+    api, kernel_api = model.livepatch_api() if isinstance(model, WritesModules) else \
+        (API.get(model_name, model_name), None)
     in_tree = bool(conf.get("fixtures"))    # the selftest modules of the kernel or the series: the tree has them
     sources, no_sources = ({}, "the preset's modules are the tree's own selftest modules") if in_tree \
-        else module_sources(config, names, api)
+        else module_sources(config, names, api, kernel_api)
     folder.mkdir(parents=True, exist_ok=True)
     if not in_tree:
         (folder / "test_modules").mkdir(exist_ok=True)

@@ -299,6 +299,12 @@ class KernelModel:
         """The call the step makes fail, and how a shell makes it fail, if it can."""
         return fault_of(label, self.config)
 
+    def livepatch_api(self) -> tuple[str, KernelAPI]:
+        """The tree's livepatch API: the emitted kselftests' modules are written in it."""
+        api = self.ck.core.api
+        spec = spec_of(api)
+        return ("mainline" if spec == "upstream" else spec), api
+
     def event_kinds(self) -> set[str]:
         return event_kinds_of(self.features)
 

@@ -133,6 +133,19 @@ def test_v1_bugs_on_its_c() -> None:
     assert all(p["ok"] for p in props.values()), [n for n, p in props.items() if not p["ok"]]
 
 
+def test_a_counterexample_on_v1s_c_is_a_kselftest_in_v1s_api(tmp_path: Path) -> None:
+    """The modules of an emitted kselftest are written in the API of the tree the C came from."""
+    code, _, err = klpmc("check", "kernel", "--series", str(V1), "--preset", "drop", "--property", "set-up-while-held",
+                         "--emit-selftest", str(tmp_path), "-q")
+    assert code == 0, err
+    folder = tmp_path / "set-up-while-held"
+    meta = json.loads((folder / "klpmc.json").read_text())
+    assert meta["api"] == "v1" and meta["model"] == "kernel"
+    source = (folder / "test_modules" / "test_klpmc_p1.c").read_text()
+    assert ".is_shadow = true, .callbacks = {" in source, source   # v1: state callbacks, no versions
+    assert "with the v1 livepatch API" in next(folder.glob("test-klpmc-*.sh")).read_text()
+
+
 V1_LOGS = sorted((DATA / "series").glob("v1__*.txt"))
 POC_STATE_LOGS = sorted((DATA / "series").glob("poc__test-state__*.txt")) + \
     sorted((DATA / "series-extra").glob("poc__test-state__*.txt"))

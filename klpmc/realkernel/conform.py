@@ -192,8 +192,9 @@ def _module_sources(mdef: ModelDef, preset: str, traces: list[ModelTrace]) -> di
     missing = sorted(wanted - set(sources))
     if missing:
         raise InputError(f"preset {preset!r} of {mdef.name} loads {', '.join(missing)}, which are not the "
-                         "kernel's selftest modules; generated modules need klpmc.kmodgen (issue 12), not on "
-                         "this branch yet; presets with the kernel's own modules: kselftest, kselftest-state")
+                         "kernel's selftest modules (the model's replay harness knows only those); presets with "
+                         "them: kselftest, kselftest-state; generated modules run on a real kernel through "
+                         "check --emit-selftest DIR and klpmc confirm DIR")
     return {m: sources[m] for m in sorted(wanted)}
 
 
