@@ -209,3 +209,17 @@ def test_diff_follows_the_c_past_its_first_step() -> None:
     d = distinguish(up.build(up.preset("small").config), k.build(k.preset("small").config))
     assert d.complete and d.pairs > 100
     assert [(x.kind, str(x.last.label)) for x in d.differences] == [("only-b", "delete_module(P1)")]
+
+
+def test_real_kernel_traces_of_the_c_reach_every_state() -> None:
+    """conform kernel --real-kernel takes its traces from klpmc's BFS: one to each state the C reaches (its
+    own search once stopped after 4 states, keying the C's states by their snapshots)."""
+    from klpmc.realkernel.conform import shortest_traces
+
+    mdef = get_model("kernel")
+    model = mdef.build(mdef.preset("kselftest-state").config)
+    traces, states = shortest_traces(model, 100_000)
+    assert states == check(model, []).stats.states > 1_000
+    assert len(traces) == states - len(list(model.init_states()))
+    assert len({tuple(t.labels) for t in traces}) == len(traces)
+    assert traces[-1].commands[0] is not None and traces[-1].commands[0].startswith("insmod ")

@@ -1,6 +1,6 @@
 """`klpmc conform MODEL --real-kernel`: the model's shortest traces run on the real kernel, logs compared.
 
-The traces are the shortest paths (BFS through the model's ``next_steps``) to each state. A trace becomes a
+The traces are the shortest paths to each state (klpmc's one BFS, `klpmc.engine.explore`). A trace becomes a
 scenario (each command after ``% ``, the log each step predicts, filtered as check_result filters it) that
 the real-kernel harness runs like the kselftest scenarios. A script cannot say everything a trace says: the
 harness lets a transition finish before the next command unless a task blocks it, so a trace that types a
@@ -16,12 +16,15 @@ import random
 import re
 import tempfile
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from klpmc.contracts import Fingerprints
+from klpmc.engine import Visitor, explore
 from klpmc.model import InputError, ModelDef
+from klpmc.steps import command_of_label
 
 from .confirm import KILLED, first_difference
 from .guest import GuestTest
@@ -69,35 +72,49 @@ class TraceResult:
     seconds: float = 0.0
 
 
+class _FirstSteps(Visitor):
+    """Remembers, for each state, the step that found it: the last step of the shortest trace to it."""
+
+    steps = True
+
+    def __init__(self, model: Any) -> None:
+        self.key_of: Callable[[Any], Hashable] = model.fingerprint if isinstance(model, Fingerprints) else (lambda s: s)
+        self.index: dict[Hashable, int] = {}
+        self.found: dict[int, tuple[int, Any, tuple[Any, ...]]] = {}
+
+    def on_state(self, j: int, state: Any) -> bool:
+        self.index[self.key_of(state)] = j
+        return False
+
+    def on_step(self, i: int, before: Any, k: int, label: Any, log: Any, after: Any) -> bool:
+        j = self.index[self.key_of(after)]
+        if j not in self.found:        # the first step to a state is the one that found it (BFS)
+            self.found[j] = (i, label, tuple(log))
+        return False
+
+
 def shortest_traces(model: Any, max_states: int) -> tuple[list[ModelTrace], int]:
     """(the shortest trace to every state but the initial ones, in BFS order; the number of states)."""
-    init = list(model.init_states())
-    parent: dict[Hashable, tuple[Hashable, Any, tuple[Any, ...]] | None] = {s: None for s in init}
-    order = list(init)
-    i = 0
-    while i < len(order):
-        s = order[i]
-        i += 1
-        for label, succ, log in model.next_steps(s):
-            if succ not in parent:
-                if len(parent) >= max_states:
-                    raise InputError(f"the model has more than {max_states:,} states here; conform needs a "
-                                     "smaller preset")
-                parent[succ] = (s, label, tuple(log))
-                order.append(succ)
+    steps = _FirstSteps(model)
+    run = explore(model, [steps], max_states=max_states)
+    if not run.complete:
+        if run.stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        raise InputError(f"the model has more than {max_states:,} states here; conform needs a smaller preset")
     traces = []
-    for s in order:
-        if parent[s] is None:
+    for j in range(len(run.keys)):
+        if run.parents[j] < 0:          # an initial state
             continue
-        steps = []
-        cur: Hashable = s
-        while (p := parent[cur]) is not None:
-            steps.append(p)
-            cur = p[0]
-        steps.reverse()
-        traces.append(ModelTrace([str(lab) for _, lab, _ in steps], [model.command(lab) for _, lab, _ in steps],
-                                 [[x for x in log if isinstance(x, str)] for _, _, log in steps]))
-    return traces, len(order)
+        chain = []
+        cur = j
+        while run.parents[cur] >= 0:
+            i, label, log = steps.found[cur]
+            chain.append((label, log))
+            cur = i
+        chain.reverse()
+        traces.append(ModelTrace([str(lab) for lab, _ in chain], [command_of_label(model, lab) for lab, _ in chain],
+                                 [[x for x in log if isinstance(x, str)] for _, log in chain]))
+    return traces, len(run.keys)
 
 
 def longest(traces: list[ModelTrace]) -> list[ModelTrace]:
