@@ -16,9 +16,10 @@
  *   kallsyms   a flat table of the fake vmlinux's and of the modules' symbols.
  *   work       queued items run when the explorer says (each in a task of its own, which may sleep);
  *              waits and flushes run them.
- *   tasks      idle, the shell (current for commands), a user task on another CPU (it reaches a safe
- *              point only when klp_transition_work runs), kworkers. A sleeping task's stack is the
- *              function it sleeps in.
+ *   tasks      idle, the shell (current for commands; it calls klp_update_patch_state() before and
+ *              after each command, as a process does on its way back to user mode), a user task on
+ *              another CPU (it reaches a safe point only when klp_transition_work runs), kworkers. A
+ *              sleeping task's stack is the function it sleeps in.
  *   log        printk lines and the callbacks' events, read by the Python side after each call.
  *
  * What is not real: concurrency inside a transition (each call runs to its end; the lock-free parts,
@@ -1640,6 +1641,7 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
 int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *ret)
 {
 	volatile int rc = 0;
+	volatile bool shell;
 
 	S->loglen = 0;
 	S->finding[0] = '\0';
@@ -1653,6 +1655,9 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 	*ret = 0;
 	S->guarded = 1;
 	if (sigsetjmp(S->jmp, 1) == 0) {
+		shell = op != OP_RUN_WORK && op != OP_SETTLE_TASKS;
+		if (shell)      /* the command's process, forked from a shell that came back to user mode */
+			klp_update_patch_state(&klpmc_tasks[1]);
 		switch (op) {
 		case OP_INSMOD:
 		case OP_INSMOD_RELOAD:
@@ -1677,6 +1682,8 @@ int klpmc_step(int op, const char *a, const char *b, const char *fail_at, int *r
 		case OP_SETTLE_TASKS:
 			break;
 		}
+		if (shell)      /* exit_to_user_mode(): a task coming back from a system call switches */
+			klp_update_patch_state(&klpmc_tasks[1]);
 		if (op != OP_RUN_WORK && op != OP_GREP)
 			wake_sleepers();
 		for (int i = 0; i < S->ndeferred; i++)  /* the grace period ends */
