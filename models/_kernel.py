@@ -124,6 +124,14 @@ def klp_try_switch_task(k: Kernel, task: Task) -> bool:
     return True
 
 
+def klp_try_switch_tasks(k: Kernel) -> None:
+    """The first klp_try_complete_transition() that __klp_enable_patch() and __klp_disable_patch() make:
+    every tracked task whose stack allows it switches to the target state. It never completes there (a
+    user task on another CPU reaches its safe point only later), so completing is a step of its own."""
+    for task in k.tasks:
+        klp_try_switch_task(k, task)
+
+
 def klp_init_tasks(k: Kernel, initial: int) -> None:
     """The task part of klp_init_transition(): every task starts in the initial (old) state."""
     for task in k.tasks:
@@ -196,6 +204,7 @@ __all__ = [
     "klp_shadow_get",
     "klp_shadow_set",
     "klp_try_switch_task",
+    "klp_try_switch_tasks",
     "klp_unpatch_object",
     "klp_unpatch_objects",
     "klp_update_patch_state_all",

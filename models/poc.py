@@ -37,6 +37,7 @@ from ._kernel import (
     klp_patch_object,
     klp_reset_tasks,
     klp_try_switch_task,
+    klp_try_switch_tasks,
     klp_unpatch_object,
     klp_unpatch_objects,
     klp_update_patch_state_all,
@@ -468,7 +469,7 @@ def __klp_disable_patch(k: Kernel, patch: KlpPatch) -> int:
 
     klp_start_transition(k)
     patch.enabled = False
-    # klp_try_complete_transition(): the model completes in its own step
+    klp_try_switch_tasks(k)  # klp_try_complete_transition(): completing is a step of its own
     return 0
 
 
@@ -506,7 +507,7 @@ def __klp_enable_patch(k: Kernel, patch: KlpPatch) -> int:
     else:
         klp_start_transition(k)
         patch.enabled = True
-        # klp_try_complete_transition(): the model completes in its own step
+        klp_try_switch_tasks(k)  # klp_try_complete_transition(): completing is a step of its own
         return 0
 
     # err_states:

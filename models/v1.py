@@ -45,6 +45,7 @@ from ._kernel import (
     klp_reset_tasks,
     klp_shadow_free_all,
     klp_try_switch_task,
+    klp_try_switch_tasks,
     klp_unpatch_object,
     klp_unpatch_objects,
     klp_update_patch_state_all,
@@ -473,7 +474,7 @@ def __klp_disable_patch(k: Kernel, patch: KlpPatch) -> int:
 
     klp_start_transition(k)
     patch.enabled = False
-    # klp_try_complete_transition(): the model completes in its own step
+    klp_try_switch_tasks(k)  # klp_try_complete_transition(): completing is a step of its own
     return 0
 
 
@@ -509,7 +510,7 @@ def __klp_enable_patch(k: Kernel, patch: KlpPatch) -> int:
         else:
             klp_start_transition(k)
             patch.enabled = True
-            # klp_try_complete_transition(): the model completes in its own step
+            klp_try_switch_tasks(k)  # klp_try_complete_transition(): completing is a step of its own
             return 0
 
     # err:

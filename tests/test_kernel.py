@@ -128,7 +128,7 @@ def test_states_differing_only_in_allocation_order_are_one() -> None:
     assert a.vec == b.vec and a.snap != b.snap
 
 
-@pytest.mark.parametrize("preset", ["small", "drop", "modules", "kselftest-state"])
+@pytest.mark.parametrize("preset", ["small", "drop", "modules", "kselftest-state", "kselftest"])
 def test_upstream_conforms_to_the_c(preset: str) -> None:
     """Every shortest trace of the upstream model runs on 6.12's C with the same log and callbacks."""
     up, k = get_model("upstream"), get_model("kernel")
@@ -137,14 +137,36 @@ def test_upstream_conforms_to_the_c(preset: str) -> None:
     assert r.steps == r.traces - 1 and r.differences == [] and r.not_expressible == []
 
 
-def test_conform_shows_where_the_busy_module_hangs(capsys: pytest.CaptureFixture[str]) -> None:
-    """kselftest: loading test_klp_callbacks_busy while the demo patches its work hangs insmod, on the C
-    as in the model; where they part is in which version a new kworker runs (see the note in the docs)."""
-    code = run(["conform", "upstream", "--preset", "kselftest"])
-    out = capsys.readouterr().out
-    assert code == 1
-    assert "wait_for_completion that nothing can complete" in out
-    assert out.splitlines()[0].startswith("conform upstream against kernel (preset kselftest): 1,716 traces")
+REVERSED_THEN_BUSY = ["klp_enable_patch(test_klp_callbacks_demo)", "enabled_store(test_klp_callbacks_demo, 0)",
+                      "klp_module_coming(test_klp_callbacks_busy, block_transition=True)"]
+
+
+def test_a_command_runs_in_a_process_that_has_switched() -> None:
+    """The shell switches on its way back to user mode (exit_to_user_mode), so the next command's process,
+    and the kworker it starts, run the reversed transition's target: busy's work is the original (the C
+    ran the demo's patched_work_func and hung while the shell kept the state it had)."""
+    mdef = get_model("kernel")
+    steps = replay(mdef.build(mdef.preset("kselftest").config), REVERSED_THEN_BUSY)
+    log = [x for x in steps[-1].log if isinstance(x, str)]
+    assert "test_klp_callbacks_busy: busymod_work_func enter" in log
+    assert not any("patched_work_func" in x or "hang" in x for x in log), log
+
+
+def test_enable_switches_the_tasks_that_can_before_its_own_step() -> None:
+    """__klp_enable_patch()'s klp_try_complete_transition() switches every task its stack lets switch, in the
+    Python model as in the C: busy's kworker, asleep in the original busymod_work_func (it started while the
+    demo was forced off), switches to a replace patch whose nop stands for the demo's version, and then
+    blocks the reversal (a nop's new function is the original). The model completed it."""
+    labels = [*REVERSED_THEN_BUSY[:2], "force_store(test_klp_callbacks_demo)", REVERSED_THEN_BUSY[2],
+              "enabled_store(test_klp_callbacks_demo, 1)", "force_store(test_klp_callbacks_demo)",
+              "klp_try_complete_transition()", "klp_enable_patch(test_klp_callbacks_demo2, replace=1)",
+              "enabled_store(test_klp_callbacks_demo2, 0)"]
+    for name in ("upstream", "kernel"):
+        mdef = get_model(name)
+        model = mdef.build(mdef.preset("kselftest").config)
+        last = replay(model, labels)[-1].state
+        offered = {str(label): [x for x in log if isinstance(x, str)] for label, _, log in model.next_steps(last)}
+        assert offered.get("klp_try_complete_transition()", []) == [], (name, offered)
 
 
 def test_a_tree_without_the_core_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
