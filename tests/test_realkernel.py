@@ -120,3 +120,18 @@ def test_conform_runs_a_sample_of_traces_on_the_real_kernel(real_kernel: None,
     assert [t["status"] for t in ran] == ["confirmed"] * 4, [t["detail"] for t in ran]
     assert report["not_expressible"] + report["expressible"] == report["traces"] == report["states"] - 1
     assert status == 0
+
+
+def test_conform_runs_generated_modules_on_the_real_kernel(real_kernel: None,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A preset of generated modules: each trace a kselftest (modules generated and built, a script), the
+    longest a script can say run as `confirm` runs them; the rest counted with why."""
+    status = cli.run(["conform", "upstream", "--real-kernel", "--preset", "small", "--jobs", "2", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    ran = [t for t in report["results"] if t["status"] != "not expressible"]
+    assert [t["status"] for t in ran] == ["confirmed"] * report["run"], [t["detail"] for t in ran]
+    assert report["run"] == report["longest"] >= 5 and report["states"] == 58
+    assert report["not_expressible"] + report["expressible"] == report["traces"] == 57
+    why = {t["detail"][0] for t in report["results"] if t["status"] == "not expressible"}
+    assert any("reverses the transition of test_klpmc_p" in w for w in why), why
+    assert status == 0

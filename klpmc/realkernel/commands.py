@@ -87,8 +87,8 @@ def conform_real(model: str, preset: str | None, sample: int | None, image: Path
     mdef = registry.get_model(model)
     name = mdef.default_preset if preset is None else preset
     mdef.preset(name)
-    kernel, hdrs, _ = kernel_and_headers(image, headers)
-    results, info = conform(mdef, name, kernel, hdrs, sample=sample, jobs=jobs, timeout=timeout)
+    kernel, hdrs, stock = kernel_and_headers(image, headers)
+    results, info = conform(mdef, name, kernel, hdrs, sample=sample, jobs=jobs, timeout=timeout, stock=stock)
     ok = all(r.status in ("confirmed", "not expressible") for r in results)
     if as_json:
         click.echo(json.dumps({"model": mdef.name, "kernel": kernel.release, **info, "ok": ok, "results": [

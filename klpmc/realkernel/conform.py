@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Hashable
@@ -159,11 +160,22 @@ def _only_appended(diff: list[str]) -> bool:
 
 
 def conform(mdef: ModelDef, preset: str, kernel: Kernel, headers: Headers, *, sample: int | None, jobs: int,
-            timeout: int, max_states: int = 100_000, seed: int = 0) -> tuple[list[TraceResult], dict[str, Any]]:
-    """Run MDEF's shortest traces on PRESET on KERNEL: the longest expressible ones (a sample of SAMPLE)."""
+            timeout: int, max_states: int = 100_000, seed: int = 0,
+            stock: bool = True) -> tuple[list[TraceResult], dict[str, Any]]:
+    """Run MDEF's shortest traces on PRESET on KERNEL: the longest expressible ones (a sample of SAMPLE).
+
+    A preset of the kernel's selftest modules runs them as scenarios, as `klpmc replay --real-kernel`
+    does; a preset of generated modules runs each trace as the kselftest `--emit-selftest` would write
+    for it (its modules generated and built, its script), as `klpmc confirm` does. STOCK: KERNEL is
+    Debian's own image (the mainline API only).
+    """
+    config = mdef.preset(preset).config
+    model = mdef.build(config)
+    if getattr(config, "fixtures", None) is None:     # the preset's modules are generated, not the tree's
+        return _conform_generated(mdef, preset, config, model, kernel, headers, sample=sample, jobs=jobs,
+                                  timeout=timeout, max_states=max_states, seed=seed, stock=stock)
     if mdef.replay is None:
         raise InputError(f"model {mdef.name!r} has no replay harness; conform --real-kernel needs one")
-    model = mdef.build(mdef.preset(preset).config)
     traces, states = shortest_traces(model, max_states)
     sources = _module_sources(mdef, preset, traces)
     unsaid: list[TraceResult] = []
@@ -196,6 +208,51 @@ def conform(mdef: ModelDef, preset: str, kernel: Kernel, headers: Headers, *, sa
     return results + unsaid, info
 
 
+def _conform_generated(mdef: ModelDef, preset: str, config: Any, model: Any, kernel: Kernel, headers: Headers, *,
+                       sample: int | None, jobs: int, timeout: int, max_states: int, seed: int,
+                       stock: bool) -> tuple[list[TraceResult], dict[str, Any]]:
+    """`conform` on a preset of generated modules: each trace a kselftest (`klpmc.selftest.emit_one`), which
+    says whether a script can say it; the longest of those run through `confirm`."""
+    from klpmc.engine import replay
+    from klpmc.selftest import emit_one
+    from klpmc.steps import step_json
+
+    from .confirm import confirm
+
+    traces, states = shortest_traces(model, max_states)
+    where = f"{mdef.name}, preset {preset}"
+    unsaid: list[TraceResult] = []
+    said: list[ModelTrace] = []
+    folder: dict[int, Path] = {}
+    with tempfile.TemporaryDirectory(prefix="klpmc-conform.") as tmp:
+        for i, t in enumerate(traces):
+            steps = [step_json(model, st) for st in replay(model, t.labels)]
+            prop = {"name": f"trace-{i + 1}", "kind": "trace", "trace": steps,
+                    "description": f"the shortest trace to state {i + 1} of {where}"}
+            done = emit_one(Path(tmp) / "all" / f"t{i:05d}", model_name=mdef.name, where=where, prop=prop,
+                            config=config, model=model)
+            if done.expressible:
+                said.append(t)
+                folder[id(t)] = done.folder
+            else:
+                unsaid.append(TraceResult(t, "not expressible", [str(done.why_not)]))
+        runs = longest(said)
+        if sample is not None and sample < len(runs):
+            runs = [runs[i] for i in sorted(random.Random(seed).sample(range(len(runs)), sample))]
+        root = Path(tmp) / "run"
+        root.mkdir()
+        for t in runs:
+            shutil.move(folder[id(t)], root / folder[id(t)].name)
+        t0 = time.monotonic()
+        verdicts = confirm(root, kernel, headers, jobs=jobs, timeout=timeout, stock=stock) if runs else []
+        wall = time.monotonic() - t0
+    results = [TraceResult(t, v.status, v.detail, v.seconds) for t, v in zip(runs, verdicts, strict=True)]
+    info = {"preset": preset, "states": states, "traces": len(traces), "expressible": len(said),
+            "not_expressible": len(unsaid), "longest": len(longest(said)), "run": len(runs),
+            "wall_seconds": wall, "seconds_per_trace": wall / len(runs) if runs else 0.0, "jobs": jobs}
+    return results + unsaid, info
+
+
 def _module_sources(mdef: ModelDef, preset: str, traces: list[ModelTrace]) -> dict[str, str]:
     """The C sources of the modules the traces load: the kernel's selftest modules, for now (the model's
     harness, which decides what a script can say, knows those modules only)."""
@@ -209,9 +266,7 @@ def _module_sources(mdef: ModelDef, preset: str, traces: list[ModelTrace]) -> di
     missing = sorted(wanted - set(sources))
     if missing:
         raise InputError(f"preset {preset!r} of {mdef.name} loads {', '.join(missing)}, which are not the "
-                         "kernel's selftest modules (the model's replay harness knows only those); presets with "
-                         "them: kselftest, kselftest-state; generated modules run on a real kernel through "
-                         "check --emit-selftest DIR and klpmc confirm DIR")
+                         "kernel's selftest modules")
     return {m: sources[m] for m in sorted(wanted)}
 
 
@@ -254,6 +309,8 @@ def format_conform(mdef: ModelDef, kernel: Kernel, results: list[TraceResult], i
     for r in results:
         if r.status == "not expressible":
             key = re.sub(r" \((first difference|the harness goes on).*$", "", r.detail[0])
+            # one line per kind of reason: without the step and the module a trace has it at
+            key = re.sub(r"\btest_klpmc_\w+", "a livepatch", re.sub(r"^step \d+ \(\w+\([^)]*\)\) ", "", key))
             reasons[key] = reasons.get(key, 0) + 1
     out.append(f"not expressible: {info['not_expressible']:,} of {info['traces']:,} traces")
     for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
