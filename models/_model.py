@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from operator import is_
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -108,6 +109,12 @@ STEP_CACHE = 20_000     # kernels whose steps are kept (each a few steps, sharin
 # model per configuration and keeps them for its report, so the bound is the process's, not each model's.
 _STEPS: dict[tuple[int, tuple[int, ...]], list[tuple[Call, tuple[int, ...], tuple[Any, ...]]]] = {}
 _SERIAL = itertools.count()
+
+
+def _unchanged(after: KState, before: KState) -> bool:
+    """Whether a step left every structure of the kernel the very object it was (freeze keeps what did
+    not change): then its values are the ones it had."""
+    return all(map(is_, after, before))
 
 
 class KlpModel:
@@ -244,9 +251,12 @@ class KlpModel:
             kernels = self._kernels
             if len(kernels) >= STEP_CACHE * 4:
                 kernels.clear()
-            steps = _STEPS[key] = [(label, kernels.setdefault(kv := layout.kernel_values(succ), kv),
+            ks = layout.decode(s)
+            same = layout.kernel_of(history)        # a refused command leaves every structure as it was
+            steps = _STEPS[key] = [(label, same if _unchanged(succ, ks) else
+                                    kernels.setdefault(kv := layout.kernel_values(succ), kv),
                                     kernels.setdefault(log, log))
-                                   for label, succ, log in self.kernel_steps(layout.decode(s))]
+                                   for label, succ, log in self.kernel_steps(ks)]
         encode = layout.encode_values
         for label, kernel, log in steps:
             yield label, encode(kernel, history, log), log

@@ -41,9 +41,17 @@ class Layout:
         history = {f.key for f in ghost_fields(sig)}
         self.kernel_slots = tuple(i for i, f in enumerate(self.table.fields) if f.key not in history)
         self._sh = {sid: slot[("sh", sid)] for sid in sig.sids}
-        self._derived: dict[int, list[tuple[int, int]]] = {}     # token of klp_patches -> its field values
-        self._interned: dict[int, int] = {}                      # id of an interned value -> its token
+        self._derived: dict[int, tuple[int, ...]] = {}     # token of klp_patches -> its fields' values
+        self._shadowed: dict[int, tuple[int, ...]] = {}    # token of the shadow table -> the sh fields
+        self._interned: dict[int, int] = {}                # id of an interned value -> its token
         self._last: tuple[bytes, tuple[int, ...]] = (b"", ())
+        # the vector is the kernel's fields, the history, then the structures' tokens (`Table` order): a
+        # kernel's values are its fields then its tokens, and a state's vector three slices joined
+        self._k = len(kernel_fields(sig))
+        self._h = self._k + len(history)
+        self._no_history = (0,) * len(history)
+        if self.kernel_slots != (*range(self._k), *range(self._h, self.n)):
+            raise ValueError("the field table is not kernel fields, history, tokens")
 
     # -- tokens ---------------------------------------------------------------------------------------
     def token(self, value: Any) -> int:
@@ -55,52 +63,56 @@ class Layout:
         self._interned[id(self.tokens.values[got])] = got
         return got
 
-    def _patch_fields(self, tok: int, patches: tuple[PatchS, ...]) -> list[tuple[int, int]]:
+    def _patch_fields(self, tok: int, patches: tuple[PatchS, ...]) -> tuple[int, ...]:
+        """The values of klp_patches' fields, in the table's order, worked out once per token."""
         got = self._derived.get(tok)
         if got is not None:
             return got
-        slot, sig = self.table.slot, self.sig
+        sig = self.sig
         at = {p.mod: (i, p) for i, p in enumerate(patches)}
-        out = []
+        out: list[int] = []
         for name in sig.patches:
             i, p = at.get(name, (-1, None))
-            out += [(slot[("pos", name)], i), (slot[("enabled", name)], int(p is not None and p.enabled)),
-                    (slot[("forced", name)], int(p is not None and p.forced)),
-                    (slot[("replace", name)], int(p is not None and p.replace))]
+            out += [i, int(p is not None and p.enabled), int(p is not None and p.forced),
+                    int(p is not None and p.replace)]
             states = {st.id: st for st in p.states} if p is not None else {}
             for sid in sig.sids:
                 st = states.get(sid)
-                out += [(slot[("holds", name, sid)], int(st is not None)),
-                        (slot[("version", name, sid)], 0 if st is None else st.version),
-                        (slot[("setup", name, sid)], int(st is not None and "setup" in st.callbacks))]
-        self._derived[tok] = out
-        return out
+                out += [int(st is not None), 0 if st is None else st.version,
+                        int(st is not None and "setup" in st.callbacks)]
+        got = self._derived[tok] = tuple(out)
+        return got
+
+    def _shadow_fields(self, tok: int, shadows: Any) -> tuple[int, ...]:
+        """The sh fields (a shadow variable of the state id is allocated), once per token."""
+        got = self._shadowed.get(tok)
+        if got is None:
+            held = {entry[1] for entry in shadows}
+            got = self._shadowed[tok] = tuple(int(sid in held) for sid in self.sig.sids)
+        return got
 
     # -- packing ----------------------------------------------------------------------------------------
     def kernel_values(self, ks: KState) -> tuple[int, ...]:
         """The values of the fields a frozen kernel gives (all but the history), in `kernel_slots` order."""
-        vec = [0] * self.n
-        vec[self._transition] = -1 if ks.transition is None else self._index[ks.transition]
-        vec[self._target] = ks.target
-        structures = (ks.patches, ks.shadows, ks.tasks, ks.gone, ks.world, ks.statics, ks.finding)
-        for i, value in zip(self._tok, structures, strict=True):
-            vec[i] = self.token(value)
-        for i, v in self._patch_fields(vec[self._tok[0]], ks.patches):
-            vec[i] = v
-        sh = self._sh
-        for entry in ks.shadows:
-            i = sh.get(entry[1])
-            if i is not None:
-                vec[i] = 1
+        token = self.token
+        toks = (token(ks.patches), token(ks.shadows), token(ks.tasks), token(ks.gone), token(ks.world),
+                token(ks.statics), token(ks.finding))
         by_name = {m.name: m for m in ks.modules}
-        if len(by_name) > sum(1 for m in self._mods if m[0] in by_name):
+        flags: list[int] = []
+        mods: list[int] = []
+        for name, _, _, _ in self._mods:
+            m = by_name.pop(name, None)
+            flags += (m is not None, m is not None and m.pinned)
+            mods.append(token(m))
+        if by_name:
             raise ValueError(f"a loaded module is not in the vocabulary: {sorted(by_name)}")
-        for name, mi, li, pi in self._mods:
-            m = by_name.get(name)
-            vec[mi] = self.token(m)
-            vec[li] = int(m is not None)
-            vec[pi] = int(m is not None and m.pinned)
-        return tuple(vec[i] for i in self.kernel_slots)
+        return (-1 if ks.transition is None else self._index[ks.transition], ks.target,
+                *self._patch_fields(toks[0], ks.patches), *self._shadow_fields(toks[1], ks.shadows),
+                *map(int, flags), *toks, *mods)
+
+    def kernel_of(self, vec: tuple[int, ...]) -> tuple[int, ...]:
+        """The kernel's values (`kernel_values`) out of a state's vector."""
+        return vec[:self._k] + vec[self._h:]
 
     def encode(self, ks: KState, history: Sequence[int] | None = None, log: Sequence[Any] = ()) -> bytes:
         """The vector of a frozen kernel; the history is ``history``'s (a vector) updated by the log."""
@@ -108,9 +120,8 @@ class Layout:
 
     def encode_values(self, kernel: tuple[int, ...], history: Sequence[int] | None, log: Sequence[Any]) -> bytes:
         """`encode` from a kernel's `kernel_values`, worked out once for the kernel."""
-        vec = list(history) if history is not None else [0] * self.n
-        for i, v in zip(self.kernel_slots, kernel, strict=True):
-            vec[i] = v
+        k = self._k
+        vec = [*kernel[:k], *(self._no_history if history is None else history[k:self._h]), *kernel[k:]]
         if log:
             self.observer.apply(vec, log)
         return self.table.pack(vec)
