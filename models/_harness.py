@@ -251,11 +251,19 @@ class PythonMachine(Machine):
 
 
 class CMachine(Machine):
-    """The kernel's C in the harness (models/_c): the tree's own test modules, built as they are asked for."""
+    """The kernel's C in the harness (models/_c): the tree's own test modules, built as they are asked for.
+
+    A selftest module the tree lacks (6.12 has not the module-function pair of test-livepatch.sh's tests
+    4 and 5) is klpmc's own, the one the real-kernel harness builds for Debian's 6.12.
+    """
 
     def __init__(self, ck: Any) -> None:
+        from klpmc.realkernel.kbuild import OWN_MODULES
+
         self.ck = ck
-        self.available = ck.core.tree.test_modules()
+        tree = ck.core.tree.test_modules()
+        self.own = {p.stem: p for p in sorted(OWN_MODULES.glob("*.c")) if p.stem not in tree}
+        self.available = sorted([*tree, *self.own])
         ck.restore(ck.pristine)      # the booted kernel, no module loaded
         ck.set_faults(frozenset())
         ck.owner = self
@@ -264,7 +272,7 @@ class CMachine(Machine):
         return self.available
 
     def _load(self, name: str) -> None:
-        path = self.ck.core.tree.test_module(name)
+        path = self.ck.core.tree.test_module(name) or self.own.get(name)
         if path is not None:
             self.ck.add_module(name, path.read_text(errors="replace"))
 
