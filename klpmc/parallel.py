@@ -189,5 +189,5 @@ def check_scope(mdef: ModelDef, settings: Mapping[str, str | None], spec: str, n
     if html is not None:
         echo(f"klpmc: report written to {html}", err=True)
     if len(done) < len(names) or any(d.run.interrupted for d in done):
-        return 130
+        return 130     # interrupted: the exit code of every subcommand Ctrl-C ends (klpmc.commands.common)
     return 0 if all(d.run.ok for d in done) else 1

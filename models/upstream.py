@@ -16,9 +16,8 @@ Left out:
 
 from __future__ import annotations
 
-from ._config import Config
 from ._def import make_model_def
-from ._fixtures import upstream_fixtures
+from ._fixtures import kselftest_presets, upstream_fixtures
 from ._kernel import (
     klp_init_tasks,
     klp_patch_object,
@@ -497,22 +496,11 @@ def klp_module_going(k: Kernel, mod: Module) -> None:
 
 FIXTURES = upstream_fixtures(klp_get_state, klp_get_prev_state)
 
-KSELFTEST = Config(
-    "kselftest",
-    choices=(("test_klp_callbacks_demo", ()), ("test_klp_callbacks_demo2", (("replace", 1),))),
-    targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
-    target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
-    reverse=True, force=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
-
-KSELFTEST_STATE = Config(
-    "kselftest-state",
-    choices=(("test_klp_state", ()), ("test_klp_state2", ()), ("test_klp_state3", ())),
-    reverse=True, reload=True, fixtures=FIXTURES, module_dir=FIXTURES.module_dir)
 
 MODEL = make_model_def(
     __name__,
     name="upstream",
     summary="mainline livepatch core: per-object callbacks, versioned states, atomic replace",
     features=("object_callbacks", "versions"),
-    presets={"kselftest": KSELFTEST, "kselftest-state": KSELFTEST_STATE},
+    presets=kselftest_presets(FIXTURES),
 )
