@@ -202,10 +202,15 @@ def conform(mdef: ModelDef, preset: str, kernel: Kernel, headers: Headers, *, sa
     outcomes = run_tests(kernel, tests, jobs=jobs, timeout=timeout, per_boot=16) if tests else {}
     wall = time.monotonic() - t0
     results = [_judge(t, outcomes[test.id]) for t, test in zip(runs, tests, strict=True)]
-    info = {"preset": preset, "states": states, "traces": len(traces), "expressible": len(said),
+    return results + unsaid, _figures(preset, states, traces, said, unsaid, runs, wall, jobs)
+
+
+def _figures(preset: str, states: int, traces: list[ModelTrace], said: list[ModelTrace],
+             unsaid: list[TraceResult], runs: list[ModelTrace], wall: float, jobs: int) -> dict[str, Any]:
+    """What `format_conform` and --json report of a run besides the results."""
+    return {"preset": preset, "states": states, "traces": len(traces), "expressible": len(said),
             "not_expressible": len(unsaid), "longest": len(longest(said)), "run": len(runs),
-            "wall_seconds": wall, "seconds_per_trace": wall / len(tests) if tests else 0.0, "jobs": jobs}
-    return results + unsaid, info
+            "wall_seconds": wall, "seconds_per_trace": wall / len(runs) if runs else 0.0, "jobs": jobs}
 
 
 def _conform_generated(mdef: ModelDef, preset: str, config: Any, model: Any, kernel: Kernel, headers: Headers, *,
@@ -247,10 +252,7 @@ def _conform_generated(mdef: ModelDef, preset: str, config: Any, model: Any, ker
         verdicts = confirm(root, kernel, headers, jobs=jobs, timeout=timeout, stock=stock) if runs else []
         wall = time.monotonic() - t0
     results = [TraceResult(t, v.status, v.detail, v.seconds) for t, v in zip(runs, verdicts, strict=True)]
-    info = {"preset": preset, "states": states, "traces": len(traces), "expressible": len(said),
-            "not_expressible": len(unsaid), "longest": len(longest(said)), "run": len(runs),
-            "wall_seconds": wall, "seconds_per_trace": wall / len(runs) if runs else 0.0, "jobs": jobs}
-    return results + unsaid, info
+    return results + unsaid, _figures(preset, states, traces, said, unsaid, runs, wall, jobs)
 
 
 def _module_sources(mdef: ModelDef, preset: str, traces: list[ModelTrace]) -> dict[str, str]:
