@@ -454,3 +454,19 @@ def _inverse(mapping: dict[int, int]) -> list[int]:
     inv = {v: k for k, v in mapping.items()}
     return [inv[i] for i in sorted(inv)]
 
+
+def kselftest_presets(fixtures: Any) -> dict[str, Config]:
+    """The kernel's selftests as presets on these modules: test-callbacks.sh's (kselftest: the demos, a
+    replace, a target module, the busy module blocking the transition) and test-state.sh's."""
+    return {
+        "kselftest": Config(
+            "kselftest",
+            choices=(("test_klp_callbacks_demo", ()), ("test_klp_callbacks_demo2", (("replace", 1),))),
+            targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
+            target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
+            reverse=True, force=True, fixtures=fixtures, module_dir=fixtures.module_dir),
+        "kselftest-state": Config(
+            "kselftest-state",
+            choices=(("test_klp_state", ()), ("test_klp_state2", ()), ("test_klp_state3", ())),
+            reverse=True, reload=True, fixtures=fixtures, module_dir=fixtures.module_dir),
+    }

@@ -369,22 +369,3 @@ def upstream_fixtures(get_state: Any, get_prev_state: Any) -> Fixtures:
 
 
 __all__ = ["GENERIC", "GENERIC_TARGET", "SHADOW_NULL", "Fixtures", "ModuleFixture", "upstream_fixtures"]
-def kselftest_presets(fixtures: Fixtures) -> dict[str, Any]:
-    """The kernel's selftests as presets on these modules: test-callbacks.sh's (kselftest: the demos, a
-    replace, a target module, the busy module blocking the transition) and test-state.sh's."""
-    from ._config import Config
-
-    return {
-        "kselftest": Config(
-            "kselftest",
-            choices=(("test_klp_callbacks_demo", ()), ("test_klp_callbacks_demo2", (("replace", 1),))),
-            targets=("test_klp_callbacks_mod", "test_klp_callbacks_busy"),
-            target_params=(("test_klp_callbacks_busy", (("block_transition", True),)),),
-            reverse=True, force=True, fixtures=fixtures, module_dir=fixtures.module_dir),
-        "kselftest-state": Config(
-            "kselftest-state",
-            choices=(("test_klp_state", ()), ("test_klp_state2", ()), ("test_klp_state3", ())),
-            reverse=True, reload=True, fixtures=fixtures, module_dir=fixtures.module_dir),
-    }
-
-

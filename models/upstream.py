@@ -16,8 +16,9 @@ Left out:
 
 from __future__ import annotations
 
+from ._config import kselftest_presets
 from ._def import make_model_def
-from ._fixtures import kselftest_presets, upstream_fixtures
+from ._fixtures import upstream_fixtures
 from ._kernel import (
     klp_init_tasks,
     klp_patch_object,
